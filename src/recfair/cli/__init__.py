@@ -1,0 +1,61 @@
+"""Command-line interface (``recfair``).
+
+Only this package reads the command line.  Each command group lives in its own
+module with a ``register(app)`` function; heavy imports stay inside command
+bodies so ``recfair --help`` is instant.  Any :class:`~recfair.errors.RecfairError`
+becomes a one-line message on stderr and exit code 2 — never a traceback.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import typer
+
+from recfair.errors import RecfairError
+
+app = typer.Typer(
+    name="recfair",
+    help="Measure and improve the fairness of (large-model) recommenders.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+COMMAND_MODULES = ("data", "train", "audit", "lm", "probe", "mitigate")
+
+
+def _register_all() -> None:
+    import importlib
+
+    for name in COMMAND_MODULES:
+        try:
+            mod = importlib.import_module(f"recfair.cli.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name == f"recfair.cli.{name}":
+                continue  # that command group is not built yet
+            raise
+        mod.register(app)
+
+
+_register_all()
+
+
+def fail(message: str) -> "typer.Exit":
+    """Print a one-line error and return the exit to raise (code 2)."""
+    typer.echo(f"Error: {message}", err=True)
+    return typer.Exit(code=2)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console-script entry point."""
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        app(args=argv, standalone_mode=True)
+    except RecfairError as exc:
+        typer.echo(f"Error: {exc}", err=True)
+        sys.exit(2)
+    except (FileNotFoundError, PermissionError, IsADirectoryError) as exc:
+        typer.echo(f"Error: {exc}", err=True)
+        sys.exit(2)

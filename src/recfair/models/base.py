@@ -1,0 +1,328 @@
+"""The :class:`Recommender` protocol every model implements, plus shared machinery.
+
+A model subclass implements ``fit`` (calling :meth:`Recommender._start_fit` first),
+``score`` and the two state hooks ``_get_state`` / ``_set_state``.  Everything else
+— top-k with seen-item masking, batching, save/load as safetensors + JSON — is here.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import numpy as np
+import scipy.sparse as sp
+
+from recfair.errors import (
+    COLD_USERS,
+    NOT_FITTED,
+    ColdStartError,
+    NotFittedError,
+    RecfairError,
+    check_positive_int,
+)
+from recfair.recommendations import PAD, Recommendations
+
+if TYPE_CHECKING:  # pragma: no cover
+    import torch
+
+    from recfair.data.dataset import Dataset
+
+log = logging.getLogger(__name__)
+
+CONFIG_FILE = "config.json"
+WEIGHTS_FILE = "weights.safetensors"
+
+#: Upper bound on the number of float32 scores materialised per batch in ``recommend``.
+SCORE_BATCH_CELLS = 16_000_000
+
+
+@dataclass
+class PenaltyBatch:
+    """What an in-processing :class:`Penalty` sees for one training mini-batch.
+
+    Tensors are aligned on the batch dimension ``b``.  Fields a model cannot
+    provide are ``None``; a penalty that needs them raises a clear error.
+    """
+
+    users: "torch.Tensor"  # (b,) int64 user indices
+    items: "torch.Tensor"  # (b,) int64 item indices (the positive item for ranking models)
+    predictions: "torch.Tensor"  # (b,) predicted rating / score of (user, item)
+    losses: "torch.Tensor | None" = None  # (b,) per-example loss before reduction
+    targets: "torch.Tensor | None" = None  # (b,) true ratings (rating models)
+    user_embeddings: "torch.Tensor | None" = None  # (b, d) user representations
+    item_embeddings: "torch.Tensor | None" = None  # (b, d)
+    negative_predictions: "torch.Tensor | None" = None  # (b,) score of the sampled negative
+
+
+class Penalty:
+    """In-processing fairness term added to a torch model's loss.
+
+    Lifecycle inside ``Recommender.fit``: ``bind(train)`` once (gets group labels,
+    popularity… from the training Dataset, never from test), ``parameters()`` are
+    added to the model's optimiser (e.g. an adversarial discriminator), then
+    ``penalty(batch)`` returns a scalar tensor, already multiplied by ``weight``,
+    added to the batch loss.  With ``weight == 0`` a model must train exactly as
+    without a penalty (the model skips the call).
+    """
+
+    weight: float = 0.0
+
+    def bind(self, train: "Dataset") -> None:  # pragma: no cover - interface
+        pass
+
+    def parameters(self) -> list:
+        return []
+
+    def __call__(self, batch: PenaltyBatch) -> "torch.Tensor":  # pragma: no cover - interface
+        raise NotImplementedError
+
+
+def _csr_state(prefix: str, m: sp.csr_matrix) -> dict[str, np.ndarray]:
+    return {
+        f"{prefix}.indptr": m.indptr.astype(np.int64),
+        f"{prefix}.indices": m.indices.astype(np.int32),
+        f"{prefix}.shape": np.asarray(m.shape, dtype=np.int64),
+    }
+
+
+def _csr_from_state(prefix: str, state: dict[str, np.ndarray]) -> sp.csr_matrix:
+    indptr, indices = state[f"{prefix}.indptr"], state[f"{prefix}.indices"]
+    shape = tuple(int(s) for s in state[f"{prefix}.shape"])
+    return sp.csr_matrix((np.ones(len(indices), dtype=np.float32), indices, indptr), shape=shape)
+
+
+def top_k(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Indices and values of the ``k`` largest entries per row, best first.
+
+    ``-inf`` entries are never returned: where fewer than ``k`` finite entries
+    exist the tail is padded with :data:`PAD` / ``nan``.  Ties are broken by the
+    lower item index (deterministic).
+    """
+    import torch
+
+    n, m = scores.shape
+    kk = min(k, m)
+    t = torch.from_numpy(np.ascontiguousarray(scores, dtype=np.float32))
+    vals, idx = torch.topk(t, kk, dim=1, largest=True, sorted=True)
+    vals, idx = vals.numpy(), idx.numpy().astype(np.int32)
+    # Deterministic tie order: re-sort each row by (-score, item) — cheap on k columns.
+    order = np.lexsort((idx, -vals), axis=1) if kk > 1 else None
+    if order is not None:
+        idx = np.take_along_axis(idx, order, axis=1)
+        vals = np.take_along_axis(vals, order, axis=1)
+    items = np.full((n, k), PAD, dtype=np.int32)
+    out = np.full((n, k), np.nan, dtype=np.float32)
+    ok = np.isfinite(vals)
+    items[:, :kk] = np.where(ok, idx, PAD)
+    out[:, :kk] = np.where(ok, vals, np.nan)
+    return items, out
+
+
+class Recommender:
+    """Base class of every recommender.
+
+    Conventions (scikit-learn style): ``__init__`` stores hyper-parameters only;
+    learned state ends in ``_``; ``fit`` returns ``self``.  Parameter names follow
+    the shared vocabulary: ``embedding_size``, ``epochs``, ``learning_rate``,
+    ``reg``, ``batch_size``, ``k``, ``seed``.
+
+    Subclasses set ``name`` (registry name) and the capability flags.
+    """
+
+    name: ClassVar[str] = "base"
+    #: can score users with no training interactions (from profile / history / popularity)
+    supports_cold_users: ClassVar[bool] = False
+    #: can score items with no training interactions (from item text)
+    supports_cold_items: ClassVar[bool] = False
+    #: has ``predict(users, items)`` for explicit ratings
+    predicts_ratings: ClassVar[bool] = False
+
+    # ---------------------------------------------------------------- params
+    @classmethod
+    def _param_names(cls) -> list[str]:
+        sig = inspect.signature(cls.__init__)
+        return [p for p in sig.parameters if p != "self" and sig.parameters[p].kind is not inspect.Parameter.VAR_KEYWORD]
+
+    def get_params(self) -> dict[str, Any]:
+        """Hyper-parameters as given to ``__init__`` (JSON-able)."""
+        return {p: getattr(self, p) for p in self._param_names()}
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
+        return f"{type(self).__name__}({args})"
+
+    # ------------------------------------------------------------------- fit
+    def fit(
+        self,
+        train: "Dataset",
+        valid: "Dataset | None" = None,
+        *,
+        sample_weight: np.ndarray | None = None,
+        penalty: Penalty | None = None,
+    ) -> "Recommender":
+        raise NotImplementedError
+
+    def _start_fit(self, train: "Dataset", sample_weight: np.ndarray | None = None) -> None:
+        """Record what every model needs from the training set; validate weights."""
+        if train.n_interactions == 0:
+            raise RecfairError(f"cannot fit {type(self).__name__} on an empty training set")
+        if sample_weight is not None:
+            sw = np.asarray(sample_weight, dtype=np.float64)
+            if sw.shape != (train.n_interactions,) or not np.isfinite(sw).all() or (sw < 0).any():
+                raise RecfairError(
+                    f"sample_weight must be {train.n_interactions} finite non-negative numbers "
+                    f"(one per training interaction); got shape {sw.shape}"
+                )
+        self.n_users_ = train.n_users
+        self.n_items_ = train.n_items
+        self.seen_ = train.matrix
+
+    @property
+    def is_fitted(self) -> bool:
+        return hasattr(self, "seen_")
+
+    def _check_fitted(self) -> None:
+        if not self.is_fitted:
+            raise NotFittedError(NOT_FITTED.format(name=type(self).__name__))
+
+    def _check_users(self, users: np.ndarray) -> np.ndarray:
+        self._check_fitted()
+        users = np.asarray(users, dtype=np.int64).ravel()
+        if users.size and (users.min() < 0 or users.max() >= self.n_users_):
+            raise RecfairError(f"user indices must lie in [0, {self.n_users_}); got {users.min()}..{users.max()}")
+        if not self.supports_cold_users and users.size:
+            counts = np.diff(self.seen_.indptr)[users]
+            cold = users[counts == 0]
+            if cold.size:
+                raise ColdStartError(COLD_USERS.format(name=type(self).__name__, n=cold.size, example=int(cold[0])))
+        return users
+
+    # ----------------------------------------------------------------- score
+    def score(self, users: np.ndarray) -> np.ndarray:
+        """Scores of every item for each user: ``(len(users), n_items)`` float32, higher is better."""
+        raise NotImplementedError
+
+    def recommend(
+        self,
+        users: np.ndarray | None = None,
+        k: int = 10,
+        exclude_seen: bool = True,
+        *,
+        candidates: np.ndarray | None = None,
+    ) -> Recommendations:
+        """Top-``k`` items for each user, by full ranking over the catalogue.
+
+        Parameters
+        ----------
+        users:
+            User indices (default: every user with training interactions).
+        k:
+            List length.  Lists are padded with ``-1`` when fewer items qualify.
+        exclude_seen:
+            Never recommend an item the user interacted with in training.
+        candidates:
+            Optional item indices; only these may be recommended (e.g. new items).
+        """
+        self._check_fitted()
+        k = check_positive_int(k, "k", "recommend")
+        if users is None:
+            users = np.flatnonzero(np.diff(self.seen_.indptr) > 0)
+        users = self._check_users(users)
+        allowed = None
+        if candidates is not None:
+            allowed = np.zeros(self.n_items_, dtype=bool)
+            allowed[np.asarray(candidates, dtype=np.int64)] = True
+        step = max(1, SCORE_BATCH_CELLS // max(1, self.n_items_))
+        items_out, scores_out = [], []
+        for start in range(0, len(users), step):
+            chunk = users[start : start + step]
+            s = np.array(self.score(chunk), dtype=np.float32, copy=True)
+            if s.shape != (len(chunk), self.n_items_):
+                raise RecfairError(f"{type(self).__name__}.score returned shape {s.shape}, expected {(len(chunk), self.n_items_)}")
+            s[~np.isfinite(s)] = -np.inf
+            if exclude_seen:
+                sub = self.seen_[chunk]
+                rows = np.repeat(np.arange(len(chunk)), np.diff(sub.indptr))
+                s[rows, sub.indices] = -np.inf
+            if allowed is not None:
+                s[:, ~allowed] = -np.inf
+            it, sc = top_k(s, k)
+            items_out.append(it)
+            scores_out.append(sc)
+        if not items_out:
+            return Recommendations(users.astype(np.int32), np.empty((0, k), np.int32), np.empty((0, k), np.float32))
+        return Recommendations(users.astype(np.int32), np.concatenate(items_out), np.concatenate(scores_out))
+
+    # ------------------------------------------------------------ save/load
+    def _get_state(self) -> dict[str, np.ndarray]:
+        """Learned arrays (numpy) to store; the seen-item matrix is added by the base."""
+        raise NotImplementedError
+
+    def _set_state(self, state: dict[str, np.ndarray]) -> None:
+        raise NotImplementedError
+
+    def save(self, path: str | Path) -> Path:
+        """Write ``config.json`` + ``weights.safetensors`` into folder ``path``."""
+        from safetensors.numpy import save_file
+
+        self._check_fitted()
+        path = Path(path)
+        path.mkdir(parents=True, exist_ok=True)
+        state = {k: np.ascontiguousarray(v) for k, v in self._get_state().items()}
+        state.update(_csr_state("seen", self.seen_))
+        config = {
+            "model": self.name,
+            "class": f"{type(self).__module__}:{type(self).__qualname__}",
+            "params": self.get_params(),
+            "n_users": int(self.n_users_),
+            "n_items": int(self.n_items_),
+        }
+        tmp_w, tmp_c = path / (WEIGHTS_FILE + ".tmp"), path / (CONFIG_FILE + ".tmp")
+        save_file(state, str(tmp_w))
+        tmp_c.write_text(json.dumps(config, indent=2, default=_json_default))
+        tmp_w.replace(path / WEIGHTS_FILE)
+        tmp_c.replace(path / CONFIG_FILE)
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> "Recommender":
+        """Load a model written by :meth:`save` (any subclass; the config names it)."""
+        import importlib
+
+        from safetensors.numpy import load_file
+
+        path = Path(path)
+        cfg_file = path / CONFIG_FILE
+        if not cfg_file.is_file() or not (path / WEIGHTS_FILE).is_file():
+            raise RecfairError(f"{path}: not a saved recfair model (expected {CONFIG_FILE} and {WEIGHTS_FILE})")
+        try:
+            config = json.loads(cfg_file.read_text())
+            module, qual = config["class"].split(":")
+        except (ValueError, KeyError) as exc:
+            raise RecfairError(f"{cfg_file}: malformed model config ({exc})") from exc
+        klass = getattr(importlib.import_module(module), qual)
+        if not (isinstance(klass, type) and issubclass(klass, Recommender)):
+            raise RecfairError(f"{cfg_file}: '{config['class']}' is not a Recommender")
+        if cls is not Recommender and not issubclass(klass, cls):
+            raise RecfairError(f"{cfg_file}: holds a {klass.__name__}, not a {cls.__name__}")
+        model = klass(**config["params"])
+        state = load_file(str(path / WEIGHTS_FILE))
+        model.seen_ = _csr_from_state("seen", state)
+        model.n_users_, model.n_items_ = int(config["n_users"]), int(config["n_items"])
+        model._set_state({k: v for k, v in state.items() if not k.startswith("seen.")})
+        return model
+
+
+def _json_default(o: Any) -> Any:
+    if isinstance(o, np.generic):
+        return o.item()
+    if isinstance(o, (tuple, set)):
+        return list(o)
+    if isinstance(o, Path):
+        return str(o)
+    raise TypeError(f"not JSON serialisable: {type(o).__name__}")
