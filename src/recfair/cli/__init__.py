@@ -48,14 +48,35 @@ def fail(message: str) -> "typer.Exit":
     return typer.Exit(code=2)
 
 
+def _click_exceptions():
+    # typer >= 0.20 vendors click as typer._click; older releases use click itself.
+    try:
+        from typer._click import exceptions
+    except ImportError:  # pragma: no cover - depends on the typer version
+        from click import exceptions
+    return exceptions
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point."""
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    cexc = _click_exceptions()
     try:
-        app(args=argv, standalone_mode=True)
+        rv = app(args=argv, standalone_mode=False)
+    except cexc.UsageError as exc:
+        typer.echo(f"Error: {exc.format_message()}", err=True)
+        sys.exit(2)
+    except cexc.ClickException as exc:
+        typer.echo(f"Error: {exc.format_message()}", err=True)
+        sys.exit(exc.exit_code)
+    except (KeyboardInterrupt, getattr(cexc, "Abort", KeyboardInterrupt)):
+        typer.echo("Aborted.", err=True)
+        sys.exit(130)
     except RecfairError as exc:
         typer.echo(f"Error: {exc}", err=True)
         sys.exit(2)
     except (FileNotFoundError, PermissionError, IsADirectoryError) as exc:
         typer.echo(f"Error: {exc}", err=True)
         sys.exit(2)
+    if isinstance(rv, int) and rv != 0:
+        sys.exit(rv)

@@ -1,0 +1,3 @@
+from recfair.cli import main
+
+main()

@@ -1,0 +1,43 @@
+import subprocess
+import sys
+
+import pytest
+
+from recfair.cli.train import BAD_PARAM_SYNTAX, parse_params
+from recfair.errors import RecfairError
+
+
+def run_cli(*args):
+    return subprocess.run([sys.executable, "-m", "recfair", *args], capture_output=True, text=True, timeout=120)
+
+
+def test_parse_params_types():
+    assert parse_params(["epochs=20", "reg=0.01", "loss=bpr", "flag=true", "embedding-size=8"]) == {
+        "epochs": 20, "reg": 0.01, "loss": "bpr", "flag": True, "embedding_size": 8}
+    with pytest.raises(RecfairError) as exc:
+        parse_params(["epochs"])
+    assert str(exc.value) == BAD_PARAM_SYNTAX.format(raw="epochs")
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["train", "bpr", "--bogus", "1"], "No such option: --bogus"),
+        (["train", "bpr", "--out", "x", "--test-size", "abc"], "Invalid value for '--test-size'"),
+        (["train", "nosuchmodel", "--out", "x", "--dataset", "/nonexistent/path.csv"], "Unknown model 'nosuchmodel'"),
+        (["evaluate", "/nonexistent-run"], "is not a recfair run folder"),
+    ],
+)
+def test_bad_input_exits_2_with_one_line(args, message):
+    res = run_cli(*args)
+    assert res.returncode == 2, res.stderr
+    assert message in res.stderr
+    assert "Traceback" not in res.stderr
+    assert len(res.stderr.strip().splitlines()) == 1
+
+
+def test_models_lists_registry():
+    res = run_cli("models")
+    assert res.returncode == 0
+    for name in ("random", "popularity", "itemknn", "mf", "bpr"):
+        assert name in res.stdout
