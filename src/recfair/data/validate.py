@@ -76,6 +76,7 @@ def read_delimited(
     encoding: str = "utf-8",
     quoting: int = csv.QUOTE_MINIMAL,
     what: str = "interaction",
+    sep_label: str | None = None,
 ) -> pd.DataFrame:
     """Read a delimited text file with the pandas C parser and check its shape.
 
@@ -94,6 +95,9 @@ def read_delimited(
         Columns read as strings (ids keep leading zeros).
     what:
         What one row is (used in messages: "interaction", "user", "item").
+    sep_label:
+        The delimiter as messages should name it (``"::"`` for MovieLens-1M
+        files, which are read with ``":"`` and every other field skipped).
 
     Returns
     -------
@@ -102,6 +106,7 @@ def read_delimited(
         lines dropped.  Only empty fields are missing values.
     """
     path = Path(path)
+    shown = sep_label or sep
     expected = f"a file of {what}s"
     if not path.is_file():
         raise DataError(FILE_MISSING.format(what=expected), path=str(path))
@@ -112,6 +117,8 @@ def read_delimited(
         raise DataError(str(exc), path=str(path)) from exc
     if not head.strip():
         raise DataError(EMPTY_FILE.format(what=expected), path=str(path))
+    if encoding.lower().replace("_", "-") in ("utf-8", "utf8"):
+        encoding = "utf-8-sig"  # tolerate a byte-order mark before the header
     kw = dict(
         sep=sep,
         encoding=encoding,
@@ -133,16 +140,16 @@ def read_delimited(
     except pd.errors.EmptyDataError as exc:
         raise DataError(EMPTY_FILE.format(what=expected), path=str(path)) from exc
     except (pd.errors.ParserError, ValueError) as exc:
-        raise DataError(PARSE_FAILED.format(sep=sep, detail=str(exc).strip()), path=str(path)) from exc
+        raise DataError(PARSE_FAILED.format(sep=shown, detail=str(exc).strip()), path=str(path)) from exc
 
     first_line = head.decode(encoding, errors="replace").splitlines()[0]
     if header:
         df.columns = [str(c) for c in df.columns]
         missing = [c for c in required if c not in df.columns]
         if missing:
-            other = _guess_delimiter(first_line, sep)
+            other = _guess_delimiter(first_line, shown)
             if len(df.columns) == 1 and len(required) > 1 and other is not None:
-                msg = WRONG_DELIMITER.format(found=df.columns[0], n=len(required), sep=sep, other=other)
+                msg = WRONG_DELIMITER.format(found=df.columns[0], n=len(required), sep=shown, other=other)
                 raise DataError(msg, path=str(path), line=1)
             msg = MISSING_COLUMN.format(column=missing[0], expected=list(required), found=list(df.columns))
             raise DataError(msg, path=str(path), line=1)
@@ -150,11 +157,11 @@ def read_delimited(
     else:
         n = len(columns or ())
         if df.shape[1] < n:
-            other = _guess_delimiter(first_line, sep)
+            other = _guess_delimiter(first_line, shown)
             if df.shape[1] == 1 and other is not None:
-                msg = WRONG_DELIMITER.format(found=first_line[:60], n=n, sep=sep, other=other)
+                msg = WRONG_DELIMITER.format(found=first_line[:60], n=n, sep=shown, other=other)
             else:
-                msg = TOO_FEW_FIELDS.format(found=df.shape[1], n=n, sep=sep)
+                msg = TOO_FEW_FIELDS.format(found=df.shape[1], n=n, sep=shown)
             raise DataError(msg, path=str(path), line=1)
         offset = 1
     df.index = pd.RangeIndex(offset, offset + len(df))
@@ -190,7 +197,7 @@ def numeric_column(df: pd.DataFrame, col, path, *, expected: str = "a number", l
         pos = int(np.argmax(bad))
         raw = s.iloc[pos]
         line = int(df.index[pos])
-        if raw is None or (isinstance(raw, float) and np.isnan(raw)) and not isinstance(raw, str):
+        if raw is None or (not isinstance(raw, str) and pd.isna(raw)):
             msg = MISSING_VALUE.format(expected=expected)
         else:
             msg = NOT_NUMERIC.format(expected=expected, value=str(raw))
@@ -201,6 +208,13 @@ def numeric_column(df: pd.DataFrame, col, path, *, expected: str = "a number", l
 def timestamp_column(df: pd.DataFrame, col, path, *, label: str | None = None) -> np.ndarray:
     """Timestamps as int64: numbers as they are, ISO date-times as Unix seconds."""
     s = df[col]
+    if pd.api.types.is_datetime64_any_dtype(s):
+        if s.isna().to_numpy().any():
+            pos = int(np.argmax(s.isna().to_numpy()))
+            raise DataError(MISSING_VALUE.format(expected="a date-time"), path=str(path),
+                            line=int(df.index[pos]), column=label or str(col))
+        utc = pd.to_datetime(s, utc=True)  # naive values are taken as UTC
+        return utc.astype("datetime64[s, UTC]").astype("int64").to_numpy(dtype=np.int64)
     if not pd.api.types.is_numeric_dtype(s):
         num = pd.to_numeric(s, errors="coerce")
         if num.isna().to_numpy().any() and s.notna().to_numpy().all():
@@ -215,8 +229,7 @@ def check_unique_ids(ids: np.ndarray, lines: np.ndarray, path, what: str) -> Non
     """Raise on a repeated id in an attribute file (one row per user / item)."""
     idx = pd.Index(ids)
     if idx.has_duplicates:
-        dup = idx.duplicated().nonzero()[0][0] if hasattr(idx.duplicated(), "nonzero") else None
-        dup = int(np.flatnonzero(idx.duplicated())[0]) if dup is None else int(dup)
+        dup = int(np.flatnonzero(idx.duplicated())[0])
         first = int(np.flatnonzero(ids == ids[dup])[0])
         raise DataError(
             DUPLICATE_ID.format(what=what, value=ids[dup], first=int(lines[first])),

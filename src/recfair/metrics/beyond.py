@@ -45,6 +45,7 @@ __all__ = [
     "gini",
     "intra_list_diversity",
     "item_exposure",
+    "js_divergence",
     "list_matrix",
     "miscalibration",
     "novelty",
@@ -68,11 +69,16 @@ BAD_VECTORS = "item_vectors must have shape (n_items, d) = ({n}, d); got {shape}
 def list_matrix(recs: Recommendations, n_items: int, k: int) -> sp.csr_matrix:
     """Binary ``(n, n_items)`` CSR matrix with a 1 where an item is in the user's top-k list."""
     check_lists(recs, np.iinfo(np.int32).max, n_items)
-    items = lists_at_k(recs, k)
+    return list_matrix_from_lists(lists_at_k(recs, k), n_items)
+
+
+def list_matrix_from_lists(items: np.ndarray, n_items: int) -> sp.csr_matrix:
+    """:func:`list_matrix` for lists already cut by :func:`lists_at_k` (no repeats)."""
     valid = items != PAD
-    rows = np.nonzero(valid)[0]
+    indptr = np.concatenate([[0], np.cumsum(valid.sum(axis=1))])
+    # built directly (row-major order of the lists); rows hold no repeats, so no summing needed
     return sp.csr_matrix(
-        (np.ones(rows.size, dtype=np.float64), (rows, items[valid])), shape=(items.shape[0], n_items)
+        (np.ones(int(indptr[-1]), dtype=np.float64), items[valid], indptr), shape=(items.shape[0], n_items)
     )
 
 
@@ -177,16 +183,22 @@ def genre_matrix(dataset) -> tuple[np.ndarray, list[str]]:
 # ---------------------------------------------------------------- global metrics
 def catalog_coverage(recs: Recommendations, n_items: int, k: int) -> float:
     """``|∪_u L_u| / |I|`` over the first ``k`` positions of every list."""
-    items = lists_at_k(recs, k)
     check_lists(recs, np.iinfo(np.int32).max, n_items)
-    return float(np.unique(items[items != PAD]).size / n_items)
+    return coverage_from_lists(lists_at_k(recs, k), n_items)
+
+
+def coverage_from_lists(items: np.ndarray, n_items: int) -> float:
+    return float(np.count_nonzero(np.bincount(items[items != PAD], minlength=n_items)) / n_items)
 
 
 def item_exposure(recs: Recommendations, n_items: int, k: int) -> np.ndarray:
     """``E_j = Σ_u Σ_{i≤k} 1[l_i = j] / log2(i + 1)`` for every item (float64, length ``n_items``)."""
-    items = lists_at_k(recs, k)
     check_lists(recs, np.iinfo(np.int32).max, n_items)
-    w = np.broadcast_to(position_weights(k), items.shape)
+    return exposure_from_lists(lists_at_k(recs, k), n_items)
+
+
+def exposure_from_lists(items: np.ndarray, n_items: int) -> np.ndarray:
+    w = np.broadcast_to(position_weights(items.shape[1]), items.shape)
     valid = items != PAD
     return np.bincount(items[valid], weights=w[valid], minlength=n_items).astype(np.float64)
 

@@ -27,13 +27,14 @@ from recfair.recommendations import PAD, Recommendations
 __all__ = [
     "hit_matrix",
     "hit_rate",
+    "hits_from_lists",
     "map_at_k",
     "mrr",
     "ndcg",
     "position_weights",
     "precision",
     "recall",
-    "test_sizes",
+    "relevant_counts",
 ]
 
 BAD_USERS = "Recommendations hold user index {value}, outside the test set's {n} users (indices 0..{last})."
@@ -68,12 +69,13 @@ def lists_at_k(recs: Recommendations, k: int) -> np.ndarray:
         items = np.concatenate([items, pad], axis=1)
     if items.size == 0 or k == 1:
         return items
+    srt = np.sort(items, axis=1)
+    if not ((srt[:, 1:] == srt[:, :-1]) & (srt[:, 1:] != PAD)).any():
+        return items  # the usual case: no repeats, no argsort needed
     order = np.argsort(items, axis=1, kind="stable")
     srt = np.take_along_axis(items, order, axis=1)
     dup_sorted = np.zeros(items.shape, dtype=bool)
     dup_sorted[:, 1:] = (srt[:, 1:] == srt[:, :-1]) & (srt[:, 1:] != PAD)
-    if not dup_sorted.any():
-        return items
     dup = np.zeros(items.shape, dtype=bool)
     np.put_along_axis(dup, order, dup_sorted, axis=1)  # stable sort ⇒ the first occurrence is kept
     items = items.copy()
@@ -81,7 +83,7 @@ def lists_at_k(recs: Recommendations, k: int) -> np.ndarray:
     return items
 
 
-def test_sizes(recs: Recommendations, test) -> np.ndarray:
+def relevant_counts(recs: Recommendations, test) -> np.ndarray:
     """``|T_u|`` for each user of ``recs`` (int64)."""
     check_lists(recs, test.n_users, test.n_items)
     return np.diff(test.matrix.indptr)[recs.users].astype(np.int64)
@@ -93,19 +95,22 @@ def hit_matrix(recs: Recommendations, test, k: int) -> np.ndarray:
     One ``searchsorted`` of the ``(user, item)`` keys of all lists into the sorted
     keys of the test matrix — no loop over users.
     """
-    items = lists_at_k(recs, k)
     check_lists(recs, test.n_users, test.n_items)
+    return hits_from_lists(recs.users, lists_at_k(recs, k), test)
+
+
+def hits_from_lists(users: np.ndarray, items: np.ndarray, test) -> np.ndarray:
+    """:func:`hit_matrix` for lists already cut by :func:`lists_at_k` (indices already checked)."""
     m = test.matrix
     if not m.has_sorted_indices:
         m = m.sorted_indices()
+    if m.nnz == 0:
+        return np.zeros(items.shape, dtype=bool)
     n_items = np.int64(test.n_items)
     rows = np.repeat(np.arange(m.shape[0], dtype=np.int64), np.diff(m.indptr))
     keys = rows * n_items + m.indices.astype(np.int64)  # sorted: CSR rows in order, indices sorted
-    query = recs.users.astype(np.int64)[:, None] * n_items + items.astype(np.int64)
-    if keys.size == 0:
-        return np.zeros(items.shape, dtype=bool)
-    pos = np.searchsorted(keys, query)
-    pos = np.minimum(pos, keys.size - 1)
+    query = users.astype(np.int64)[:, None] * n_items + items.astype(np.int64)
+    pos = np.minimum(np.searchsorted(keys, query), keys.size - 1)
     return (keys[pos] == query) & (items != PAD)
 
 
@@ -170,27 +175,27 @@ _PARAMS = """
 
 
 def precision(recs: Recommendations, test, k: int) -> np.ndarray:
-    return precision_from_hits(hit_matrix(recs, test, k), test_sizes(recs, test))
+    return precision_from_hits(hit_matrix(recs, test, k), relevant_counts(recs, test))
 
 
 def recall(recs: Recommendations, test, k: int) -> np.ndarray:
-    return recall_from_hits(hit_matrix(recs, test, k), test_sizes(recs, test))
+    return recall_from_hits(hit_matrix(recs, test, k), relevant_counts(recs, test))
 
 
 def hit_rate(recs: Recommendations, test, k: int) -> np.ndarray:
-    return hit_rate_from_hits(hit_matrix(recs, test, k), test_sizes(recs, test))
+    return hit_rate_from_hits(hit_matrix(recs, test, k), relevant_counts(recs, test))
 
 
 def ndcg(recs: Recommendations, test, k: int) -> np.ndarray:
-    return ndcg_from_hits(hit_matrix(recs, test, k), test_sizes(recs, test))
+    return ndcg_from_hits(hit_matrix(recs, test, k), relevant_counts(recs, test))
 
 
 def mrr(recs: Recommendations, test, k: int) -> np.ndarray:
-    return mrr_from_hits(hit_matrix(recs, test, k), test_sizes(recs, test))
+    return mrr_from_hits(hit_matrix(recs, test, k), relevant_counts(recs, test))
 
 
 def map_at_k(recs: Recommendations, test, k: int) -> np.ndarray:
-    return map_from_hits(hit_matrix(recs, test, k), test_sizes(recs, test))
+    return map_from_hits(hit_matrix(recs, test, k), relevant_counts(recs, test))
 
 
 precision.__doc__ = "Precision@k = |L_u[:k] ∩ T_u| / k (padding counts as a miss)." + _PARAMS

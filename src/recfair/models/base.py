@@ -18,6 +18,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from recfair.errors import (
+    COLD_ITEMS,
     COLD_USERS,
     NOT_FITTED,
     ColdStartError,
@@ -57,6 +58,7 @@ class PenaltyBatch:
     user_embeddings: "torch.Tensor | None" = None  # (b, d) user representations
     item_embeddings: "torch.Tensor | None" = None  # (b, d)
     negative_predictions: "torch.Tensor | None" = None  # (b,) score of the sampled negative
+    negative_items: "torch.Tensor | None" = None  # (b,) int64 index of the sampled negative item
 
 
 class Penalty:
@@ -96,23 +98,31 @@ def _csr_from_state(prefix: str, state: dict[str, np.ndarray]) -> sp.csr_matrix:
     return sp.csr_matrix((np.ones(len(indices), dtype=np.float32), indices, indptr), shape=shape)
 
 
-def top_k(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+def top_k(scores: "np.ndarray | torch.Tensor", k: int) -> tuple[np.ndarray, np.ndarray]:
     """Indices and values of the ``k`` largest entries per row, best first.
 
     ``-inf`` entries are never returned: where fewer than ``k`` finite entries
     exist the tail is padded with :data:`PAD` / ``nan``.  Ties are broken by the
-    lower item index (deterministic).
+    lower item index (deterministic), also at the cut-off.  ``scores`` is a
+    float32 numpy array or CPU tensor (read, never modified).
     """
     import torch
 
     n, m = scores.shape
     kk = min(k, m)
-    t = torch.from_numpy(np.ascontiguousarray(scores, dtype=np.float32))
-    vals, idx = torch.topk(t, kk, dim=1, largest=True, sorted=True)
+    t = scores if isinstance(scores, torch.Tensor) else torch.from_numpy(np.ascontiguousarray(scores, dtype=np.float32))
+    # One more than needed: where the (k+1)-th value equals the k-th, torch.topk may have
+    # picked arbitrarily among tied entries; redo those rows with a stable sort (lower index first).
+    vals, idx = torch.topk(t, min(kk + 1, m), dim=1, largest=True, sorted=True)
+    if vals.shape[1] > kk:
+        redo = torch.nonzero((vals[:, kk] == vals[:, kk - 1]) & (vals[:, kk - 1] > -torch.inf)).squeeze(1)
+        vals, idx = vals[:, :kk], idx[:, :kk]
+        if redo.numel():
+            v2, i2 = torch.sort(t[redo], dim=1, descending=True, stable=True)
+            vals[redo], idx[redo] = v2[:, :kk], i2[:, :kk]
     vals, idx = vals.numpy(), idx.numpy().astype(np.int32)
-    # Deterministic tie order: re-sort each row by (-score, item) — cheap on k columns.
-    order = np.lexsort((idx, -vals), axis=1) if kk > 1 else None
-    if order is not None:
+    if kk > 1:  # ties inside the list: lower item index first — cheap on k columns
+        order = np.lexsort((idx, -vals), axis=1)
         idx = np.take_along_axis(idx, order, axis=1)
         vals = np.take_along_axis(vals, order, axis=1)
     items = np.full((n, k), PAD, dtype=np.int32)
@@ -202,6 +212,46 @@ class Recommender:
                 raise ColdStartError(COLD_USERS.format(name=type(self).__name__, n=cold.size, example=int(cold[0])))
         return users
 
+    def _check_items(self, items: np.ndarray) -> np.ndarray:
+        """Validate item indices; refuse items with no training interaction unless ``supports_cold_items``."""
+        self._check_fitted()
+        items = np.asarray(items, dtype=np.int64).ravel()
+        if items.size and (items.min() < 0 or items.max() >= self.n_items_):
+            raise RecfairError(f"item indices must lie in [0, {self.n_items_}); got {items.min()}..{items.max()}")
+        if not self.supports_cold_items and items.size:
+            known = np.diff(self.seen_.tocsc().indptr) > 0
+            cold = np.unique(items[~known[items]])
+            if cold.size:
+                raise ColdStartError(COLD_ITEMS.format(name=type(self).__name__, n=cold.size))
+        return items
+
+    def observe(self, interactions: "Dataset") -> "Recommender":
+        """Record interactions that arrived after training as known history (no re-training).
+
+        Observed items are masked by ``recommend(exclude_seen=True)``; models that read
+        histories (the ``lm-*`` family) also use them to represent the user, which is how
+        a cold-start user (no training interactions) gets recommendations.  Models that
+        cannot represent new users or items raise :class:`ColdStartError` instead.
+        """
+        self._check_fitted()
+        if interactions.n_users != self.n_users_ or interactions.n_items != self.n_items_:
+            raise RecfairError(
+                f"observed interactions must share the model's index space ({self.n_users_} users, "
+                f"{self.n_items_} items); got {interactions.n_users} users, {interactions.n_items} items"
+            )
+        if interactions.n_interactions == 0:
+            return self
+        users = np.unique(interactions.user)
+        if not self.supports_cold_users:
+            cold = users[np.diff(self.seen_.indptr)[users] == 0]
+            if cold.size:
+                raise ColdStartError(COLD_USERS.format(name=type(self).__name__, n=cold.size, example=int(cold[0])))
+        self._check_items(np.unique(interactions.item))
+        merged = (self.seen_ + interactions.matrix).tocsr()
+        merged.data[:] = 1.0
+        self.seen_ = merged
+        return self
+
     # ----------------------------------------------------------------- score
     def score(self, users: np.ndarray) -> np.ndarray:
         """Scores of every item for each user: ``(len(users), n_items)`` float32, higher is better."""
@@ -228,6 +278,8 @@ class Recommender:
         candidates:
             Optional item indices; only these may be recommended (e.g. new items).
         """
+        import torch
+
         self._check_fitted()
         k = check_positive_int(k, "k", "recommend")
         if users is None:
@@ -235,22 +287,26 @@ class Recommender:
         users = self._check_users(users)
         allowed = None
         if candidates is not None:
+            candidates = self._check_items(candidates)
             allowed = np.zeros(self.n_items_, dtype=bool)
-            allowed[np.asarray(candidates, dtype=np.int64)] = True
+            allowed[candidates] = True
         step = max(1, SCORE_BATCH_CELLS // max(1, self.n_items_))
         items_out, scores_out = [], []
         for start in range(0, len(users), step):
             chunk = users[start : start + step]
-            s = np.array(self.score(chunk), dtype=np.float32, copy=True)
-            if s.shape != (len(chunk), self.n_items_):
-                raise RecfairError(f"{type(self).__name__}.score returned shape {s.shape}, expected {(len(chunk), self.n_items_)}")
-            s[~np.isfinite(s)] = -np.inf
+            raw = np.asarray(self.score(chunk), dtype=np.float32)
+            if raw.shape != (len(chunk), self.n_items_):
+                raise RecfairError(f"{type(self).__name__}.score returned shape {raw.shape}, expected {(len(chunk), self.n_items_)}")
+            if not raw.flags.writeable:
+                raw = raw.copy()
+            # a fresh tensor (the model's array is never modified); non-finite scores are never recommended
+            s = torch.nan_to_num(torch.from_numpy(raw), nan=-np.inf, posinf=-np.inf, neginf=-np.inf)
             if exclude_seen:
                 sub = self.seen_[chunk]
-                rows = np.repeat(np.arange(len(chunk)), np.diff(sub.indptr))
-                s[rows, sub.indices] = -np.inf
+                rows = np.repeat(np.arange(len(chunk), dtype=np.int64), np.diff(sub.indptr))
+                s[torch.from_numpy(rows), torch.from_numpy(sub.indices.astype(np.int64))] = -np.inf
             if allowed is not None:
-                s[:, ~allowed] = -np.inf
+                s[:, torch.from_numpy(~allowed)] = -np.inf
             it, sc = top_k(s, k)
             items_out.append(it)
             scores_out.append(sc)

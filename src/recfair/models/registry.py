@@ -17,6 +17,11 @@ MODELS: dict[str, str] = {
     "itemknn": "recfair.models.classic.itemknn:ItemKNNRecommender",
     "mf": "recfair.models.classic.mf:MFRecommender",
     "bpr": "recfair.models.classic.mf:BPRRecommender",
+    "lm-frozen": "recfair.models.lm.two_tower:LMFrozenRecommender",
+    "lm-finetune": "recfair.models.lm.finetune:LMFinetuneRecommender",
+    "lm-classifier": "recfair.models.lm.classifier:LMClassifierRecommender",
+    "lm-hybrid": "recfair.models.lm.hybrid:LMHybridRecommender",
+    "generative": "recfair.models.generative.builtin:GenerativeRecommender",
 }
 
 UNKNOWN_MODEL = "Unknown model '{name}'. Choose one of: {choices}."

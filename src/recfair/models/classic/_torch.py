@@ -35,6 +35,13 @@ def normal_init(shape: tuple[int, ...], std: float, generator: torch.Generator) 
     return torch.nn.Parameter(t)
 
 
+def gather_rows(table: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
+    """Rows ``idx`` of ``table``, differentiable."""
+    # index_select's backward is index_add_, several times faster on CPU than the
+    # accumulate-scatter behind ``table[idx]`` (and deterministic).
+    return torch.index_select(table, 0, idx)
+
+
 def shuffled_batches(n: int, batch_size: int, generator: torch.Generator) -> Iterator[torch.Tensor]:
     """Positions ``0..n-1`` in a seeded random order, cut into mini-batches (the last may be short)."""
     perm = torch.randperm(n, generator=generator)
@@ -136,6 +143,31 @@ def interaction_keys(m: sp.csr_matrix) -> np.ndarray:
     keys = rows * m.shape[1] + m.indices.astype(np.int64)
     keys.sort()
     return keys
+
+
+class SeenLookup:
+    """Membership test for (user, item) pairs of a CSR matrix: a dense bitmap when small, else sorted keys."""
+
+    DENSE_CELLS = 64_000_000
+
+    def __init__(self, m) -> None:
+        self.n_items = int(m.shape[1])
+        keys = torch.as_tensor(interaction_keys(m))
+        self.dense = m.shape[0] * m.shape[1] <= self.DENSE_CELLS
+        if self.dense:
+            self.table = torch.zeros(m.shape[0] * m.shape[1], dtype=torch.bool)
+            self.table[keys] = True
+        else:
+            self.table = keys
+
+    def contains(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
+        q = users * self.n_items + items
+        if self.dense:
+            return self.table[q]
+        if len(self.table) == 0:
+            return torch.zeros(q.shape, dtype=torch.bool)
+        pos = torch.searchsorted(self.table, q).clamp_(max=len(self.table) - 1)
+        return self.table[pos] == q
 
 
 def ndcg_at_k(top_items: np.ndarray, users: np.ndarray, relevant: sp.csr_matrix) -> float:

@@ -1,0 +1,208 @@
+"""`recfair audit RUN_DIR` and `recfair data audit NAME_OR_PATH`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+AUDIT_DIR = "audit"
+SHOW_DEFAULT = "ndcg,recall"
+
+
+def _console():
+    from rich.console import Console
+
+    console = Console()
+    # piped output defaults to 80 columns, which truncates the item table
+    return console if console.is_terminal else Console(width=max(console.width, 130))
+
+
+def _f(x, digits: int = 4) -> str:
+    import math
+
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "–"
+    return f"{x:.{digits}f}" if isinstance(x, float) else str(x)
+
+
+def _p(p) -> str:
+    import math
+
+    if p is None or math.isnan(p):
+        return "–"
+    return f"{p:.4f}" if p >= 1e-3 else f"{p:.1e}"
+
+
+def user_tables(result, metrics: list[str]):
+    """One rich table per user attribute: group rows × metric columns (mean [CI]), then gap / ratio / p."""
+    from rich.table import Table
+
+    groups, gaps = result.user_groups, result.user_gaps
+    conf = int(round(100 * float(result.meta.get("confidence", 0.95))))
+    tables = []
+    for attribute in dict.fromkeys(gaps["attribute"]):
+        shown = [m for m in metrics if ((gaps["attribute"] == attribute) & (gaps["metric"] == m)).any()]
+        if not shown:
+            continue
+        t = Table(title=f"{attribute}: mean [{conf}% bootstrap CI]", title_justify="left")
+        t.add_column("group")
+        t.add_column("n", justify="right")
+        for m in shown:
+            t.add_column(m, justify="right")
+        sel = groups[(groups["attribute"] == attribute) & (groups["metric"] == shown[0])]
+        for label, n in zip(sel["group"], sel["n"]):
+            cells = []
+            for m in shown:
+                r = groups[(groups["attribute"] == attribute) & (groups["metric"] == m) & (groups["group"] == label)].iloc[0]
+                cells.append(f"{_f(r['value'])} [{_f(r['ci_low'])}, {_f(r['ci_high'])}]")
+            t.add_row(str(label), str(n), *cells)
+        gap_rows = [gaps[(gaps["attribute"] == attribute) & (gaps["metric"] == m)].iloc[0] for m in shown]
+        t.add_section()
+        t.add_row("gap (max − min)", "", *[
+            f"{_f(g['gap'])} [{_f(g['gap_ci_low'])}, {_f(g['gap_ci_high'])}]" for g in gap_rows])
+        t.add_row("  max − min group", "", *[f"{g['max_group']} − {g['min_group']}" for g in gap_rows])
+        t.add_row("ratio (min / max)", "", *[_f(g["ratio"], 3) for g in gap_rows])
+        t.add_row("permutation p", "", *[_p(g["p_value"]) for g in gap_rows])
+        tables.append(t)
+    return tables
+
+
+def item_tables(result):
+    """Item-side tables: popularity groups (exposure vs catalogue/test shares), RSP/REO, list-level metrics."""
+    from rich.table import Table
+
+    ig = result.item_groups
+    t = Table(title="Item groups: shares of catalogue, training, test relevance, list slots, exposure", title_justify="left")
+    for col, just in [("grouping", "left"), ("group", "left"), ("items", "right"), ("catalogue", "right"),
+                      ("train", "right"), ("test", "right"), ("slots", "right"), ("exposure", "right"),
+                      ("P(rec)", "right"), ("P(rec|rel)", "right")]:
+        t.add_column(col, justify=just)
+    for _, r in ig[ig["attribute"].str.startswith(("popularity", "tiers"))].iterrows():
+        t.add_row(r["attribute"], r["group"], str(r["n_items"]), _f(r["catalogue_share"], 3), _f(r["train_share"], 3),
+                  _f(r["test_share"], 3), _f(r["rec_share"], 3), _f(r["exposure_share"], 3), _f(r["p_rec"]),
+                  _f(r["p_rec_relevant"]))
+    f = Table(title="Item-group fairness (RSP / REO; PopRSP / PopREO for popularity)", title_justify="left")
+    f.add_column("grouping")
+    f.add_column("metric")
+    f.add_column("value", justify="right")
+    f.add_column("groups", justify="right")
+    for _, r in result.item_fairness.iterrows():
+        f.add_row(r["attribute"], r["metric"], _f(r["value"]), str(r["n_groups"]))
+    m = Table(title="List-level metrics (mean over users)", title_justify="left")
+    m.add_column("metric")
+    m.add_column("value", justify="right")
+    m.add_column("users", justify="right")
+    for _, r in result.item_metrics.iterrows():
+        m.add_row(r["metric"], _f(r["value"]), str(r["n_users"]))
+    return [t, f, m]
+
+
+def audit_run(
+    run_dir: Path = typer.Argument(..., help="Run folder written by `recfair train --out`."),
+    by: str = typer.Option("gender,age,activity", "--by", help="User groups, e.g. gender,age,activity,gender*age."),
+    items: str = typer.Option("popularity,tiers,genres", "--items", help="Item groups: popularity,tiers,genres,year…"),
+    k: int = typer.Option(10, "--k", help="Cut-off."),
+    n_bootstrap: int = typer.Option(1000, "--n-bootstrap", help="Bootstrap resamples per group."),
+    n_permutations: int = typer.Option(2000, "--n-permutations", help="Permutations per test."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the resampling."),
+    show: str = typer.Option(SHOW_DEFAULT, "--show", help="Metrics to print (names without @k); all are saved."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Where to write the tables (default RUN_DIR/audit)."),
+) -> None:
+    """Audit a trained run for user- and item-side fairness; print the summary and save the tables."""
+    import warnings
+
+    from recfair.errors import RecfairError
+    from recfair.fairness.audit import audit
+    from recfair.runs import Run
+
+    console = _console()
+    run = Run(run_dir)
+    recs = run.recommendations()
+    if recs.k < k:
+        raise RecfairError(f"{run_dir} holds top-{recs.k} lists; --k must be at most {recs.k}. Got {k} instead.")
+    item_spec = items
+    if "genres" in items and "genres" not in run.split.train.items.columns:
+        item_spec = ",".join(s for s in items.split(",") if s.strip() != "genres")
+    with console.status("Auditing…"), warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = audit(recs, run.split, groups=by, item_groups=item_spec, k=k, n_bootstrap=n_bootstrap,
+                       n_permutations=n_permutations, seed=seed)
+    target = result.save(out or run.path / AUDIT_DIR)
+    m = result.meta
+    console.print(f"[bold]Fairness audit[/] of {run.config.model} on {run.config.dataset} "
+                  f"({m['n_users']} test users, k={k}, {n_bootstrap} bootstrap resamples, "
+                  f"{n_permutations} permutations, seed {seed})")
+    shown = [f"{s.strip()}@{k}" for s in show.split(",") if s.strip()]
+    for table in user_tables(result, shown):
+        console.print(table)
+    for table in item_tables(result):
+        console.print(table)
+    for w in {str(w.message) for w in caught}:
+        console.print(f"[yellow]warning:[/] {w}")
+    console.print(f"Tables written to {target}")
+
+
+def audit_data_cmd(
+    name_or_path: str = typer.Argument(..., help="Data set name (ml-100k) or path."),
+    by: str = typer.Option("gender,age,activity", "--by", help="User groups."),
+    items: Optional[str] = typer.Option(None, "--items", help="Item groups (default popularity,tiers[,genres])."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Folder to write the tables to."),
+) -> None:
+    """Audit a data set's interactions for bias before any model: shares, activity, ratings, concentration."""
+    from rich.table import Table
+
+    from recfair.data import load_dataset
+    from recfair.fairness.data_audit import audit_data
+
+    console = _console()
+    ds = load_dataset(name_or_path)
+    result = audit_data(ds, by, items)
+    console.print(f"[bold]Data audit[/] of {ds.name}: {ds.n_users} users, {ds.n_items} items, "
+                  f"{ds.n_interactions} interactions")
+    u = Table(title="User groups: share of users vs share of interactions", title_justify="left")
+    for col in ("attribute", "group", "users", "user share", "interaction share", "mean activity",
+                "median activity", "mean rating"):
+        u.add_column(col, justify="left" if col in ("attribute", "group") else "right")
+    for _, r in result["user_groups"].iterrows():
+        u.add_row(r["attribute"], r["group"], str(r["n_users"]), _f(r["user_share"], 3), _f(r["interaction_share"], 3),
+                  _f(r["mean_activity"], 1), _f(r["median_activity"], 1), _f(r["mean_rating"], 3))
+    console.print(u)
+    rd = result["rating_distribution"]
+    if len(rd):
+        wide = rd.pivot_table(index=["attribute", "group"], columns="rating", values="share", sort=False)
+        t = Table(title="Rating distribution (share of the group's ratings)", title_justify="left")
+        t.add_column("attribute")
+        t.add_column("group")
+        for c in wide.columns:
+            t.add_column(f"{c:g}", justify="right")
+        for (a, g), row in wide.iterrows():
+            t.add_row(a, g, *[_f(float(v), 3) for v in row])
+        console.print(t)
+    i = Table(title="Item groups: share of catalogue vs share of interactions", title_justify="left")
+    for col in ("attribute", "group", "items", "catalogue share", "interaction share", "mean rating"):
+        i.add_column(col, justify="left" if col in ("attribute", "group") else "right")
+    for _, r in result["item_groups"].iterrows():
+        i.add_row(r["attribute"], r["group"], str(r["n_items"]), _f(r["catalogue_share"], 3),
+                  _f(r["interaction_share"], 3), _f(r["mean_rating"], 3))
+    console.print(i)
+    c = Table(title="Popularity concentration", title_justify="left")
+    c.add_column("metric")
+    c.add_column("value", justify="right")
+    for _, r in result["concentration"].iterrows():
+        c.add_row(r["metric"], _f(r["value"]))
+    console.print(c)
+    if out is not None:
+        console.print(f"Tables written to {result.save(out)}")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("audit")(audit_run)
+    try:
+        from recfair.cli.data import data_app
+    except ModuleNotFoundError as exc:  # the data command group is not built yet
+        if exc.name != "recfair.cli.data":
+            raise
+        return
+    data_app.command("audit")(audit_data_cmd)

@@ -1,0 +1,424 @@
+"""Matrix factorisation in torch: :class:`MFRecommender` (ratings) and :class:`BPRRecommender` (implicit)."""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+
+from recfair.errors import RecfairError, check_nonneg_float, check_param, check_positive_int
+from recfair.models.base import Penalty, PenaltyBatch, Recommender
+from recfair.models.classic import _torch as tu
+
+log = logging.getLogger(__name__)
+
+NEEDS_RATINGS = "{name} learns from ratings, but the {part} set '{data}' has none. Use 'bpr' for implicit feedback."
+BAD_VALID = (
+    "The validation set '{data}' must hold interactions in the training set's index space "
+    "({n_users} users, {n_items} items); got {got_users} users, {got_items} items and {n} interactions."
+)
+
+
+class _FactorRecommender(Recommender):
+    """Shared machinery: parameter checks, the seeded mini-batch loop, early stopping, scoring.
+
+    Subclasses define ``_init_params``, ``_epoch_inputs`` (what a batch indexes into),
+    ``_batch_loss`` and ``_valid_metric``, and turn parameters into the two scoring
+    factors in ``_scoring_factors``.  ``score`` is one matrix product of those.
+    """
+
+    _valid_mode: ClassVar[str] = "max"
+    _valid_name: ClassVar[str] = "valid"
+    _state_keys: ClassVar[tuple[str, ...]] = ()
+    _extra_int_params: ClassVar[tuple[str, ...]] = ()
+
+    # ------------------------------------------------------------ checks
+    def _check_params(self) -> None:
+        owner = type(self).__name__
+        for p in ("embedding_size", "epochs", "batch_size", "patience", "threads") + self._extra_int_params:
+            check_positive_int(getattr(self, p), p, owner)
+        lr = self.learning_rate
+        check_param(lr, "learning_rate", owner, "a positive number", isinstance(lr, (int, float)) and not isinstance(lr, bool) and lr > 0)
+        check_nonneg_float(self.reg, "reg", owner)
+        check_param(self.seed, "seed", owner, "an int", isinstance(self.seed, int) and not isinstance(self.seed, bool))
+
+    # --------------------------------------------------------------- fit
+    def fit(self, train, valid=None, *, sample_weight=None, penalty: Penalty | None = None):
+        self._check_params()
+        if valid is not None and (
+            valid.n_interactions == 0 or (valid.n_users, valid.n_items) != (train.n_users, train.n_items)
+        ):
+            raise RecfairError(
+                BAD_VALID.format(
+                    data=valid.name, n_users=train.n_users, n_items=train.n_items,
+                    got_users=valid.n_users, got_items=valid.n_items, n=valid.n_interactions,
+                )
+            )
+        self._check_data(train, valid)
+        self._start_fit(train, sample_weight)
+        with tu.torch_threads(self.threads):
+            self._train(train, valid, sample_weight, penalty)
+        return self
+
+    def _train(self, train, valid, sample_weight, penalty: Penalty | None) -> None:
+        use_penalty = penalty is not None and float(penalty.weight) != 0.0
+        g = tu.make_generator(self.seed)
+        params = self._init_params(train, g)
+        weights = torch.ones(train.n_interactions, dtype=torch.float32)
+        if sample_weight is not None:
+            weights = torch.as_tensor(np.asarray(sample_weight, dtype=np.float32))
+        inputs = self._fit_inputs(train)
+        groups = [{"params": list(params.values())}]
+        if use_penalty:
+            penalty.bind(train)
+            extra = list(penalty.parameters())
+            if extra:
+                groups.append({"params": extra})
+        opt = torch.optim.Adam(groups, lr=float(self.learning_rate))
+        stopper = tu.EarlyStopping(self.patience, mode=self._valid_mode) if valid is not None else None
+        valid_ctx = self._valid_context(train, valid) if valid is not None else None
+        self.history_: list[dict[str, Any]] = []
+        t0 = time.perf_counter()
+        with tu.epoch_progress(self.epochs, type(self).__name__, self.progress) as advance:
+            for epoch in range(1, self.epochs + 1):
+                epoch_inputs = self._epoch_inputs(inputs, g)
+                total, n_seen = 0.0, 0
+                for idx in tu.shuffled_batches(train.n_interactions, self.batch_size, g):
+                    losses, reg, batch = self._batch_loss(params, epoch_inputs, idx, use_penalty)
+                    weighted = losses * weights[idx]
+                    loss = weighted.mean() + reg
+                    if use_penalty:
+                        batch.losses = weighted
+                        loss = loss + penalty(batch)
+                    opt.zero_grad(set_to_none=True)
+                    loss.backward()
+                    opt.step()
+                    total += float(loss.detach()) * len(idx)
+                    n_seen += len(idx)
+                record = {"epoch": epoch, "loss": total / n_seen, "seconds": time.perf_counter() - t0}
+                stop = False
+                if stopper is not None:
+                    with torch.no_grad():
+                        record[self._valid_name] = self._valid_metric(params, valid_ctx)
+                    stop = stopper.step(record[self._valid_name], epoch, lambda: params)
+                self.history_.append(record)
+                log.debug("%s epoch %d: %s", type(self).__name__, epoch, record)
+                advance(**{k: v for k, v in record.items() if k not in ("epoch", "seconds")})
+                if stop:
+                    break
+        self.best_epoch_ = len(self.history_)
+        if stopper is not None and stopper.best_state is not None:
+            with torch.no_grad():
+                for name, value in stopper.best_state.items():
+                    params[name].copy_(value)
+            self.best_epoch_ = stopper.best_epoch
+        self._store({k: v.detach().numpy().copy() for k, v in params.items()})
+
+    def _check_data(self, train, valid) -> None:
+        pass
+
+    def _fit_inputs(self, train) -> dict[str, torch.Tensor]:
+        return {
+            "users": torch.as_tensor(train.user.astype(np.int64)),
+            "items": torch.as_tensor(train.item.astype(np.int64)),
+        }
+
+    def _epoch_inputs(self, inputs: dict[str, torch.Tensor], g: torch.Generator) -> dict[str, torch.Tensor]:
+        return inputs
+
+    # ------------------------------------------------------------- state
+    def _store(self, arrays: dict[str, np.ndarray]) -> None:
+        for key in self._state_keys:
+            setattr(self, key + "_", np.ascontiguousarray(arrays[key], dtype=np.float32))
+        self._user_side, self._item_side = self._scoring_factors()
+
+    def _get_state(self) -> dict[str, np.ndarray]:
+        return {key: getattr(self, key + "_") for key in self._state_keys}
+
+    def _set_state(self, state: dict[str, np.ndarray]) -> None:
+        self._store(state)
+
+    # ------------------------------------------------------------- score
+    def score(self, users: np.ndarray) -> np.ndarray:
+        """One product ``[user factors | 1 | bias] · [item factors | bias | 1]ᵀ``: ``(n, n_items)`` float32."""
+        users = self._check_users(users)
+        return self._user_side[users] @ self._item_side.T
+
+
+class MFRecommender(_FactorRecommender):
+    """Biased matrix factorisation trained on squared rating error (the rating-prediction objective).
+
+    ``r̂(u, i) = μ + b_u + b_i + p_u·q_i``, minimising over mini-batches (Adam)
+    ``mean_b w·(r − r̂)² + reg·mean_b(‖p_u‖² + ‖q_i‖² + b_u² + b_i²)``.
+    With ``valid`` (a Dataset with ratings) training stops when validation RMSE has
+    not improved for ``patience`` epochs and the best epoch's parameters are kept.
+    ``score`` ranks items by predicted rating.
+
+    Parameters
+    ----------
+    embedding_size, epochs, learning_rate, reg, batch_size, seed:
+        The usual; ``seed`` fixes initialisation and batch order.
+    patience:
+        Epochs without validation improvement before stopping (only with ``valid``).
+    threads:
+        Intra-op torch threads while training (restored afterwards).  One thread
+        is fastest for these small ops and does not stall on a busy machine.
+    progress:
+        Show a progress bar over epochs when stderr is a terminal.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from recfair.data import Dataset
+    >>> df = pd.DataFrame({"user": [1, 1, 2, 2], "item": ["a", "b", "a", "c"], "rating": [5.0, 1.0, 4.0, 2.0]})
+    >>> mf = MFRecommender(epochs=5, seed=0).fit(Dataset.from_frame(df))
+    >>> mf.predict([0, 1], [0, 2]).shape
+    (2,)
+    """
+
+    name = "mf"
+    predicts_ratings = True
+    _valid_mode = "min"
+    _valid_name = "valid_rmse"
+    _state_keys = ("user_factors", "item_factors", "user_bias", "item_bias", "global_bias")
+
+    def __init__(
+        self,
+        embedding_size: int = 64,
+        epochs: int = 40,
+        learning_rate: float = 0.02,
+        reg: float = 0.1,
+        batch_size: int = 4096,
+        patience: int = 3,
+        seed: int = 0,
+        threads: int = 1,
+        progress: bool = True,
+    ) -> None:
+        self.embedding_size = embedding_size
+        self.epochs = epochs
+        self.learning_rate = learning_rate
+        self.reg = reg
+        self.batch_size = batch_size
+        self.patience = patience
+        self.seed = seed
+        self.threads = threads
+        self.progress = progress
+
+    def _check_data(self, train, valid) -> None:
+        for part, ds in (("training", train), ("validation", valid)):
+            if ds is not None and ds.rating is None:
+                raise RecfairError(NEEDS_RATINGS.format(name=type(self).__name__, part=part, data=ds.name))
+
+    def _init_params(self, train, g: torch.Generator) -> dict[str, torch.nn.Parameter]:
+        d = self.embedding_size
+        return {
+            "user_factors": tu.normal_init((train.n_users, d), 0.01, g),
+            "item_factors": tu.normal_init((train.n_items, d), 0.01, g),
+            "user_bias": torch.nn.Parameter(torch.zeros(train.n_users)),
+            "item_bias": torch.nn.Parameter(torch.zeros(train.n_items)),
+            "global_bias": torch.nn.Parameter(torch.tensor([float(np.mean(train.rating))], dtype=torch.float32)),
+        }
+
+    def _fit_inputs(self, train) -> dict[str, torch.Tensor]:
+        out = super()._fit_inputs(train)
+        out["ratings"] = torch.as_tensor(train.rating.astype(np.float32))
+        return out
+
+    @staticmethod
+    def _predict_t(p: dict[str, torch.Tensor], u: torch.Tensor, i: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        pu, qi = tu.gather_rows(p["user_factors"], u), tu.gather_rows(p["item_factors"], i)
+        bu, bi = tu.gather_rows(p["user_bias"], u), tu.gather_rows(p["item_bias"], i)
+        return p["global_bias"] + bu + bi + (pu * qi).sum(1), pu, qi, bu, bi
+
+    def _batch_loss(self, p, inputs, idx, want_batch):
+        u, i, r = inputs["users"][idx], inputs["items"][idx], inputs["ratings"][idx]
+        pred, pu, qi, bu, bi = self._predict_t(p, u, i)
+        losses = (r - pred) ** 2
+        reg = self.reg * ((pu * pu).sum(1) + (qi * qi).sum(1) + bu * bu + bi * bi).mean()
+        batch = PenaltyBatch(u, i, pred, targets=r, user_embeddings=pu, item_embeddings=qi) if want_batch else None
+        return losses, reg, batch
+
+    def _valid_context(self, train, valid) -> dict[str, torch.Tensor]:
+        return {
+            "users": torch.as_tensor(valid.user.astype(np.int64)),
+            "items": torch.as_tensor(valid.item.astype(np.int64)),
+            "ratings": torch.as_tensor(valid.rating.astype(np.float32)),
+        }
+
+    def _valid_metric(self, p, ctx) -> float:
+        pred = self._predict_t(p, ctx["users"], ctx["items"])[0]
+        return float(torch.sqrt(((pred - ctx["ratings"]) ** 2).mean()))
+
+    def _scoring_factors(self) -> tuple[np.ndarray, np.ndarray]:
+        ones_u = np.ones((self.n_users_, 1), np.float32)
+        ones_i = np.ones((self.n_items_, 1), np.float32)
+        user_const = (self.user_bias_ + self.global_bias_[0])[:, None]
+        user_side = np.hstack([self.user_factors_, ones_u, user_const]).astype(np.float32)
+        item_side = np.hstack([self.item_factors_, self.item_bias_[:, None], ones_i]).astype(np.float32)
+        return user_side, np.ascontiguousarray(item_side)
+
+    def predict(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
+        """Predicted ratings of the pairs ``(users[n], items[n])``: ``(n,)`` float32."""
+        users = self._check_users(users)
+        items = np.asarray(items, dtype=np.int64).ravel()
+        if items.shape != users.shape:
+            raise RecfairError(f"predict needs as many items as users; got {items.shape[0]} and {users.shape[0]}")
+        if items.size and (items.min() < 0 or items.max() >= self.n_items_):
+            raise RecfairError(f"item indices must lie in [0, {self.n_items_}); got {items.min()}..{items.max()}")
+        return np.einsum("nd,nd->n", self._user_side[users], self._item_side[items]).astype(np.float32)
+
+
+class BPRRecommender(_FactorRecommender):
+    """BPR matrix factorisation for implicit feedback (Rendle et al. 2009), every interaction a positive.
+
+    ``x(u, i) = p_u·q_i + b_i``.  Each epoch every training interaction ``(u, i)``
+    gets ``n_negatives`` candidate items drawn uniformly (seeded) among the items
+    ``u`` has not interacted with; the candidate the current model scores highest
+    is the negative ``j`` (dynamic negative sampling, Zhang et al. 2013;
+    ``n_negatives=1`` is textbook BPR with uniform sampling).  The mini-batch
+    loss (Adam) is
+    ``mean_b w·(−log σ(x(u,i) − x(u,j))) + reg·mean_b(‖p_u‖² + ‖q_i‖² + ‖q_j‖² + b_i² + b_j²)``.
+    With ``valid`` training stops when validation nDCG@10 (full ranking,
+    training items excluded) has not improved for ``patience`` epochs; the best
+    epoch's parameters are kept.
+
+    Parameters
+    ----------
+    embedding_size, epochs, learning_rate, reg, batch_size, seed:
+        The usual; ``seed`` fixes initialisation, batch order and negatives.
+    n_negatives:
+        Candidates drawn per positive; the hardest one is trained against.
+    item_bias:
+        Learn an item bias ``b_i`` (else it stays 0).
+    patience:
+        Epochs without validation improvement before stopping (only with ``valid``).
+    threads:
+        Intra-op torch threads while training (restored afterwards).  One thread
+        is fastest for these small ops and does not stall on a busy machine.
+    progress:
+        Show a progress bar over epochs when stderr is a terminal.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from recfair.data import Dataset
+    >>> df = pd.DataFrame({"user": [1, 1, 2, 2, 3], "item": ["a", "b", "a", "b", "a"]})
+    >>> bpr = BPRRecommender(embedding_size=8, epochs=20, seed=0).fit(Dataset.from_frame(df))
+    >>> bpr.recommend(k=1).items.shape
+    (3, 1)
+    """
+
+    name = "bpr"
+    _valid_mode = "max"
+    _valid_name = "valid_ndcg@10"
+    _state_keys = ("user_factors", "item_factors", "item_bias")
+    _extra_int_params = ("n_negatives",)
+
+    def __init__(
+        self,
+        embedding_size: int = 64,
+        epochs: int = 20,
+        learning_rate: float = 0.01,
+        reg: float = 0.01,
+        batch_size: int = 4096,
+        n_negatives: int = 4,
+        item_bias: bool = True,
+        patience: int = 5,
+        seed: int = 0,
+        threads: int = 1,
+        progress: bool = True,
+    ) -> None:
+        self.embedding_size = embedding_size
+        self.epochs = epochs
+        self.learning_rate = learning_rate
+        self.reg = reg
+        self.batch_size = batch_size
+        self.n_negatives = n_negatives
+        self.item_bias = item_bias
+        self.patience = patience
+        self.seed = seed
+        self.threads = threads
+        self.progress = progress
+
+    def _init_params(self, train, g: torch.Generator) -> dict[str, torch.nn.Parameter]:
+        d = self.embedding_size
+        params = {
+            "user_factors": tu.normal_init((train.n_users, d), 0.1, g),
+            "item_factors": tu.normal_init((train.n_items, d), 0.1, g),
+            "item_bias": torch.nn.Parameter(torch.zeros(train.n_items), requires_grad=bool(self.item_bias)),
+        }
+        return params
+
+    def _fit_inputs(self, train) -> dict[str, Any]:
+        out = super()._fit_inputs(train)
+        out["seen"] = tu.SeenLookup(train.matrix)
+        return out
+
+    def _epoch_inputs(self, inputs, g):
+        """Draw ``n_negatives`` candidates per interaction, uniformly among the user's unseen items."""
+        users, seen = inputs["users"], inputs["seen"]
+        m = self.n_negatives
+        flat_users = users if m == 1 else users.repeat_interleave(m)
+        neg = torch.randint(seen.n_items, flat_users.shape, generator=g)
+        bad = torch.nonzero(seen.contains(flat_users, neg)).squeeze(1)
+        for _ in range(50):  # redraw collisions; a user who saw every item keeps a seen one
+            if bad.numel() == 0:
+                break
+            neg[bad] = torch.randint(seen.n_items, bad.shape, generator=g)
+            bad = bad[seen.contains(flat_users[bad], neg[bad])]
+        return {**inputs, "negatives": neg.view(len(users), m)}
+
+    def _batch_loss(self, p, inputs, idx, want_batch):
+        u, i, cand = inputs["users"][idx], inputs["items"][idx], inputs["negatives"][idx]
+        rows = tu.gather_rows
+        pu, qi, bi = rows(p["user_factors"], u), rows(p["item_factors"], i), rows(p["item_bias"], i)
+        if cand.shape[1] == 1:
+            j = cand[:, 0]
+        else:  # dynamic negative sampling: train against the highest-scored candidate
+            with torch.no_grad():
+                flat = cand.reshape(-1)
+                qc = rows(p["item_factors"], flat).view(*cand.shape, -1)
+                sc = torch.einsum("bd,bmd->bm", pu, qc) + rows(p["item_bias"], flat).view(cand.shape)
+                j = cand.gather(1, sc.argmax(1, keepdim=True)).squeeze(1)
+        qj, bj = rows(p["item_factors"], j), rows(p["item_bias"], j)
+        x_ui = (pu * qi).sum(1) + bi
+        x_uj = (pu * qj).sum(1) + bj
+        losses = torch.nn.functional.softplus(x_uj - x_ui)  # = −log σ(x_ui − x_uj)
+        sq = (pu * pu).sum(1) + (qi * qi).sum(1) + (qj * qj).sum(1)
+        if self.item_bias:
+            sq = sq + bi * bi + bj * bj
+        reg = self.reg * sq.mean()
+        batch = None
+        if want_batch:
+            batch = PenaltyBatch(
+                u, i, x_ui, user_embeddings=pu, item_embeddings=qi, negative_predictions=x_uj, negative_items=j
+            )
+        return losses, reg, batch
+
+    def _valid_context(self, train, valid) -> dict[str, Any]:
+        counts = np.diff(self.seen_.indptr)
+        vm = valid.matrix
+        users = np.flatnonzero((np.diff(vm.indptr) > 0) & (counts[: vm.shape[0]] > 0))
+        seen = self.seen_[users]
+        rows = np.repeat(np.arange(len(users)), np.diff(seen.indptr))
+        return {
+            "users": users,
+            "relevant": vm,
+            "mask_rows": torch.as_tensor(rows.astype(np.int64)),
+            "mask_cols": torch.as_tensor(seen.indices.astype(np.int64)),
+        }
+
+    def _valid_metric(self, p, ctx) -> float:
+        users = ctx["users"]
+        s = p["user_factors"][torch.as_tensor(users)] @ p["item_factors"].T + p["item_bias"]
+        s[ctx["mask_rows"], ctx["mask_cols"]] = -torch.inf
+        top = torch.topk(s, min(10, s.shape[1]), dim=1).indices.numpy()
+        return tu.ndcg_at_k(top, users, ctx["relevant"])
+
+    def _scoring_factors(self) -> tuple[np.ndarray, np.ndarray]:
+        user_side = np.hstack([self.user_factors_, np.ones((self.n_users_, 1), np.float32)])
+        item_side = np.hstack([self.item_factors_, self.item_bias_[:, None]])
+        return user_side.astype(np.float32), np.ascontiguousarray(item_side, dtype=np.float32)

@@ -1,0 +1,304 @@
+"""Shared machinery of the large-model recommenders (``lm-*``).
+
+:class:`LMRecommender` keeps what every text-reading model needs beyond the base
+:class:`~recfair.models.base.Recommender`: the rendered item texts, each user's
+rendered profile, the item titles and a recency-ordered history of every user
+(training interactions, then anything passed to :meth:`observe`).  All of it is
+stored with the weights (strings as UTF-8 byte arrays), so a loaded model scores
+users — cold ones included — without the original data set.
+
+Interface for counterfactual probes (used by ``recfair.fairness``):
+
+* :attr:`user_fields_` — the profile fields the fitted model reads (``user_fields``
+  as given; the default keeps those of age / gender / occupation the data set has);
+* :meth:`render_user_texts` — each user's text under the true profile
+  (``overrides=None``), the neutral profile (``fields=()``) or a counterfactual
+  one (``overrides={"gender": "F"}``);
+* :meth:`score_texts` — ``(n, n_items)`` scores of arbitrary user texts.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Sequence
+
+import numpy as np
+
+from recfair.data import text as T
+from recfair.errors import RecfairError, check_param, check_positive_int
+from recfair.models.base import Recommender
+
+log = logging.getLogger(__name__)
+
+BAD_TEXTS = "score_texts needs a sequence of strings; got {what}."
+BAD_TEXT_USERS = "score_texts got {n} texts but {m} users; pass one user index per text (or none)."
+
+
+def pack_strings(prefix: str, strings: Sequence[str]) -> dict[str, np.ndarray]:
+    """Strings as a UTF-8 byte array plus offsets (safetensors holds arrays only)."""
+    raw = [s.encode("utf-8") for s in strings]
+    offsets = np.zeros(len(raw) + 1, dtype=np.int64)
+    offsets[1:] = np.cumsum([len(b) for b in raw])
+    data = np.frombuffer(b"".join(raw), dtype=np.uint8) if raw and offsets[-1] else np.zeros(0, np.uint8)
+    return {f"{prefix}.bytes": data.copy(), f"{prefix}.offsets": offsets}
+
+
+def unpack_strings(prefix: str, state: dict[str, np.ndarray]) -> list[str]:
+    data, offsets = state[f"{prefix}.bytes"].tobytes(), state[f"{prefix}.offsets"]
+    return [data[a:b].decode("utf-8") for a, b in zip(offsets[:-1], offsets[1:])]
+
+
+def time_ordered_rows(ds):
+    """CSR-like rows of each user's items oldest first, and each interaction's rank in its row."""
+    n = ds.n_interactions
+    pos = np.arange(n)
+    ts = ds.timestamp if ds.timestamp is not None else np.zeros(n, dtype=np.int64)
+    order = np.lexsort((pos, ts, ds.user))
+    counts = np.bincount(ds.user, minlength=ds.n_users)
+    indptr = np.zeros(ds.n_users + 1, dtype=np.int64)
+    indptr[1:] = np.cumsum(counts)
+    ranks = np.empty(n, dtype=np.int64)
+    ranks[order] = np.arange(n) - indptr[ds.user[order]]
+    return indptr, ds.item[order].astype(np.int64), ranks
+
+
+class LMRecommender(Recommender):
+    """Base of the ``lm-*`` models: texts, histories, cold start, text scoring.
+
+    Subclasses store the shared hyper-parameters ``encoder``, ``user_fields``,
+    ``max_history``, ``item_template`` and ``user_template`` and implement
+    ``fit`` (calling :meth:`_start_lm_fit`), ``score_texts``, ``_score_known``
+    (scores of users by index) and ``_get_model_state`` / ``_set_model_state``.
+    """
+
+    supports_cold_users = True
+    supports_cold_items = True
+    #: whether the user text includes the history titles (else: profile only,
+    #: and the history enters through item representations)
+    history_in_text: bool = True
+
+    # ---------------------------------------------------------------- checks
+    def _check_lm_params(self) -> None:
+        owner = type(self).__name__
+        for p in ("embedding_size", "epochs", "batch_size", "patience", "max_history"):
+            if hasattr(self, p):
+                check_positive_int(getattr(self, p), p, owner)
+        lr = getattr(self, "learning_rate", 1.0)
+        check_param(lr, "learning_rate", owner, "a positive number",
+                    isinstance(lr, (int, float)) and not isinstance(lr, bool) and lr > 0)
+        seed = getattr(self, "seed", 0)
+        check_param(seed, "seed", owner, "an int", isinstance(seed, int) and not isinstance(seed, bool))
+        fields = self.user_fields
+        check_param(fields, "user_fields", owner, "a list of user attribute names",
+                    isinstance(fields, (list, tuple)) and all(isinstance(f, str) for f in fields))
+        T.check_user_templates(self.user_template, T.DEFAULT_PROFILE_TEMPLATE, T.DEFAULT_HISTORY_TEMPLATE)
+
+    # ------------------------------------------------------------------ fit
+    def _start_lm_fit(self, train, sample_weight=None) -> None:
+        """Base bookkeeping plus the texts and histories every LM model stores."""
+        self._check_lm_params()
+        self._start_fit(train, sample_weight)
+        self.item_texts_ = T.render_items(train, self.item_template)
+        self.titles_ = T.item_titles(train)
+        users = np.arange(train.n_users)
+        if tuple(self.user_fields) == T.DEFAULT_USER_FIELDS:  # the default adapts to the data set
+            self.user_fields_ = [f for f in T.DEFAULT_USER_FIELDS if f in train.users.columns]
+        else:  # explicit fields must exist (profile_phrases raises otherwise)
+            self.user_fields_ = list(self.user_fields)
+        self.profile_phrases_ = T.profile_phrases(train, users, fields=tuple(self.user_fields_))
+        self.profile_texts_ = [T.format_user(p, [], template=self.user_template) for p in self.profile_phrases_]
+        self._set_history(train, users)
+        self.trained_items_ = np.asarray(train.item_counts > 0)
+        self.trained_users_ = np.asarray(train.user_counts > 0)
+
+    def _set_history(self, ds, users: np.ndarray) -> None:
+        hists = T.recency_histories(ds, users)
+        self.history_indptr_ = np.zeros(len(users) + 1, dtype=np.int64)
+        self.history_indptr_[1:] = np.cumsum([len(h) for h in hists])
+        self.history_items_ = np.concatenate(hists).astype(np.int32) if hists else np.zeros(0, np.int32)
+
+    def history_of(self, user: int) -> np.ndarray:
+        """Known items of ``user``, most recent first (training + observed)."""
+        return self.history_items_[self.history_indptr_[user] : self.history_indptr_[user + 1]]
+
+    def _text_encoder(self):
+        from recfair.models.lm.encoder import TextEncoder
+
+        if getattr(self, "_encoder_obj", None) is None:
+            self._encoder_obj = TextEncoder(self.encoder, batch_size=getattr(self, "encoder_batch_size", 64))
+        return self._encoder_obj
+
+    # -------------------------------------------------------------- observe
+    def observe(self, interactions) -> "LMRecommender":
+        """Add post-training interactions to the known history (most recent first).
+
+        A user with no training interaction becomes a cold-start user the model
+        represents from profile + these interactions.
+        """
+        self._check_fitted()
+        if interactions.n_users != self.n_users_ or interactions.n_items != self.n_items_:
+            raise RecfairError(
+                f"observed interactions must share the model's index space ({self.n_users_} users, "
+                f"{self.n_items_} items); got {interactions.n_users} users, {interactions.n_items} items"
+            )
+        if interactions.n_interactions == 0:
+            return self
+        # History items need no trained representation (titles / text suffice), so no item check here.
+        merged = (self.seen_ + interactions.matrix).tocsr()
+        merged.data[:] = 1.0
+        self.seen_ = merged
+        new = T.recency_histories(interactions, np.arange(self.n_users_))
+        hists = []
+        for u in range(self.n_users_):
+            old = self.history_of(u)
+            add = new[u][~np.isin(new[u], old)]
+            hists.append(np.concatenate([add, old]) if add.size else old)
+        self.history_indptr_ = np.zeros(self.n_users_ + 1, dtype=np.int64)
+        self.history_indptr_[1:] = np.cumsum([len(h) for h in hists])
+        self.history_items_ = np.concatenate(hists).astype(np.int32)
+        self._after_observe(np.unique(interactions.user))
+        return self
+
+    def _check_items(self, items: np.ndarray) -> np.ndarray:
+        """Range check; models without ``supports_cold_items`` refuse items with no training interaction."""
+        from recfair.errors import COLD_ITEMS, ColdStartError
+
+        self._check_fitted()
+        items = np.asarray(items, dtype=np.int64).ravel()
+        if items.size and (items.min() < 0 or items.max() >= self.n_items_):
+            raise RecfairError(f"item indices must lie in [0, {self.n_items_}); got {items.min()}..{items.max()}")
+        if not self.supports_cold_items and items.size:
+            cold = np.unique(items[~self.trained_items_[items]])
+            if cold.size:
+                raise ColdStartError(COLD_ITEMS.format(name=type(self).__name__, n=cold.size))
+        return items
+
+    def _after_observe(self, users: np.ndarray) -> None:
+        """Hook: update learned state for users whose history changed."""
+
+    # ---------------------------------------------------------------- texts
+    def render_user_texts(
+        self,
+        dataset,
+        users: np.ndarray | Sequence[int],
+        overrides: dict[str, Any] | None = None,
+        fields: Sequence[str] | None = None,
+    ) -> list[str]:
+        """User texts as this model reads them, from ``dataset``'s attributes and interactions.
+
+        ``fields=None`` uses :attr:`user_fields_` (the true profile); ``fields=()``
+        gives the neutral profile; ``overrides`` substitutes counterfactual values.
+        The history titles (for models whose text includes them) come from
+        ``dataset``'s interactions, most recent first.
+        """
+        return T.render_users(
+            dataset,
+            users,
+            fields=tuple(self.user_fields_ if fields is None else fields),
+            overrides=overrides,
+            history=dataset if self.history_in_text else None,
+            max_history=self.max_history,
+            template=self.user_template,
+        )
+
+    def _known_user_texts(self, users: np.ndarray) -> list[str]:
+        """Texts of users by index, from the stored profile and known history."""
+        if not self.history_in_text:
+            return [self.profile_texts_[u] for u in users]
+        out = []
+        for u in users:
+            titles = [self.titles_[j] for j in self.history_of(int(u))[: self.max_history]]
+            phrases = self._profile_phrases(int(u))
+            out.append(T.format_user(phrases, titles, template=self.user_template, max_history=self.max_history))
+        return out
+
+    def _prefix_texts(self, rows: tuple[np.ndarray, np.ndarray], users: np.ndarray, ends: np.ndarray) -> list[str]:
+        """Texts of training examples: profile + the titles before position ``ends[b]`` of the user's time-ordered row."""
+        indptr, items = rows
+        out = []
+        for u, e in zip(users, ends):
+            a = indptr[u]
+            hist = items[max(a, a + e - self.max_history) : a + e][::-1]
+            titles = [self.titles_[j] for j in hist]
+            out.append(T.format_user(self._profile_phrases(int(u)), titles, template=self.user_template,
+                                     max_history=self.max_history))
+        return out
+
+    def _profile_phrases(self, u: int) -> list[str]:
+        return list(self.profile_phrases_[u])
+
+    def _check_texts(self, user_texts, users) -> tuple[list[str], np.ndarray | None]:
+        self._check_fitted()
+        if isinstance(user_texts, str) or not all(isinstance(t, str) for t in user_texts):
+            raise RecfairError(BAD_TEXTS.format(what=type(user_texts).__name__ if isinstance(user_texts, str) else "non-string items"))
+        texts = list(user_texts)
+        if users is not None:
+            users = np.asarray(users, dtype=np.int64).ravel()
+            if len(users) != len(texts):
+                raise RecfairError(BAD_TEXT_USERS.format(n=len(texts), m=len(users)))
+            if users.size and (users.min() < 0 or users.max() >= self.n_users_):
+                raise RecfairError(f"user indices must lie in [0, {self.n_users_}); got {users.min()}..{users.max()}")
+        return texts, users
+
+    def score_texts(self, user_texts: Sequence[str], users: np.ndarray | None = None) -> np.ndarray:
+        """Scores of every item for arbitrary user texts: ``(len(user_texts), n_items)`` float32.
+
+        Seen items are not masked (callers mask with ``users``' history).  Models
+        with a history pathway outside the text (``lm-frozen``, ``lm-hybrid``)
+        add the given ``users``' known history / learned vector to the text.
+        """
+        raise NotImplementedError
+
+    # ---------------------------------------------------------------- score
+    def score(self, users: np.ndarray) -> np.ndarray:
+        users = self._check_users(users)
+        return self._score_known(users)
+
+    def _score_known(self, users: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    # -------------------------------------------------------- validation
+    def _valid_ndcg(self, valid, k: int = 10) -> float:
+        """nDCG@k on ``valid`` (full ranking, training items excluded) for users the model knows."""
+        from recfair.models.classic._torch import ndcg_at_k
+
+        vm = valid.matrix
+        users = np.flatnonzero(np.diff(vm.indptr) > 0)
+        if users.size == 0:
+            return 0.0
+        recs = self.recommend(users, k=k, exclude_seen=True)
+        return ndcg_at_k(recs.items, recs.users.astype(np.int64), vm)
+
+    # ---------------------------------------------------------------- state
+    def _get_state(self) -> dict[str, np.ndarray]:
+        state = {
+            **pack_strings("text.items", self.item_texts_),
+            **pack_strings("text.titles", self.titles_),
+            **pack_strings("text.profiles", self.profile_texts_),
+            **pack_strings("text.fields", self.user_fields_),
+            **pack_strings("text.phrases", ["\x1f".join(p) for p in self.profile_phrases_]),
+            "history.indptr": self.history_indptr_,
+            "history.items": self.history_items_,
+            "trained.items": self.trained_items_.astype(np.uint8),
+            "trained.users": self.trained_users_.astype(np.uint8),
+        }
+        state.update({f"model.{k}": v for k, v in self._get_model_state().items()})
+        return state
+
+    def _set_state(self, state: dict[str, np.ndarray]) -> None:
+        self.item_texts_ = unpack_strings("text.items", state)
+        self.titles_ = unpack_strings("text.titles", state)
+        self.profile_texts_ = unpack_strings("text.profiles", state)
+        self.user_fields_ = unpack_strings("text.fields", state)
+        self.profile_phrases_ = [p.split("\x1f") if p else [] for p in unpack_strings("text.phrases", state)]
+        self.history_indptr_ = state["history.indptr"].astype(np.int64)
+        self.history_items_ = state["history.items"].astype(np.int32)
+        self.trained_items_ = state["trained.items"].astype(bool)
+        self.trained_users_ = state["trained.users"].astype(bool)
+        self._set_model_state({k[6:]: v for k, v in state.items() if k.startswith("model.")})
+
+    def _get_model_state(self) -> dict[str, np.ndarray]:
+        raise NotImplementedError
+
+    def _set_model_state(self, state: dict[str, np.ndarray]) -> None:
+        raise NotImplementedError

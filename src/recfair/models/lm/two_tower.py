@@ -1,0 +1,344 @@
+"""``lm-frozen``: a two-tower recommender over frozen sentence embeddings.
+
+Item text and user profile are embedded once by a frozen :class:`TextEncoder`
+(cached on disk); only small towers on top are trained:
+
+* item tower  ``q_j = A·x_j + e_j``, bias ``b_j = a·x_j + c_j`` — a projection of
+  the item's text embedding ``x_j`` plus a learned id embedding ``e_j`` / bias
+  ``c_j`` (zero for items with no training interaction, so new items are scored
+  from their text alone);
+* user tower ``p_u = B·z_u + mean_{j∈H_u}(A_h·x_j + h_j)`` — a projection of the
+  profile text embedding ``z_u`` plus the mean of the user's history items.
+
+Score ``s(u, j) = p_u·q_j + b_j``.  Training is softmax over the catalogue
+(``n_negatives=None``: every trained item is a negative) or sampled softmax with
+in-batch negatives plus ``n_negatives`` shared uniform samples; one example per
+training interaction, the target left out of the user's history and the rest
+dropped with probability ``history_dropout`` (denoising), id parts dropped with
+probability ``id_dropout`` so the text pathway alone stays predictive.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from recfair.data import text as T
+from recfair.errors import check_fraction, check_nonneg_float, check_param
+from recfair.models.base import Penalty, PenaltyBatch
+from recfair.models.lm.common import LMRecommender, time_ordered_rows
+
+log = logging.getLogger(__name__)
+
+
+def history_bags(indptr, indices, users, targets, dropout, rng, window=None, ends=None):
+    """Per example: the user's items minus the target, each kept with prob ``1 - dropout``.
+
+    A row is ``indices[indptr[u]:indptr[u+1]]``; with ``ends`` only the items
+    before position ``ends[b]`` of the row are used (time-ordered rows give the
+    prefix before the target) and with ``window`` only the last ``window`` of
+    those.  Returns ``(cols, offsets, counts)`` for ``F.embedding_bag``.
+    """
+    stop = indptr[users + 1] if ends is None else indptr[users] + np.asarray(ends, dtype=np.int64)
+    starts = indptr[users] if window is None else np.maximum(indptr[users], stop - int(window))
+    counts = stop - starts
+    total = int(counts.sum())
+    rows = np.repeat(np.arange(len(users)), counts)
+    first = np.repeat(np.cumsum(counts) - counts, counts)
+    cols = indices[np.repeat(starts, counts) + (np.arange(total) - first)]
+    keep = np.ones(total, dtype=bool) if targets is None else cols != np.asarray(targets)[rows]
+    if dropout > 0:
+        keep &= rng.random(total) >= dropout
+    rows, cols = rows[keep], cols[keep]
+    cnt = np.bincount(rows, minlength=len(users))
+    offsets = np.cumsum(cnt) - cnt
+    return (torch.from_numpy(cols.astype(np.int64)), torch.from_numpy(offsets.astype(np.int64)),
+            torch.from_numpy(cnt.astype(np.float32)))
+
+
+class _Towers(torch.nn.Module):
+    def __init__(self, dim: int, d: int, n_items: int, use_item_ids: bool, use_profile: bool) -> None:
+        super().__init__()
+        self.item_text = torch.nn.Linear(dim, d)
+        self.bias_text = torch.nn.Linear(dim, 1)
+        self.hist_text = torch.nn.Linear(dim, d, bias=False)
+        self.profile = torch.nn.Linear(dim, d) if use_profile else None
+        self.use_item_ids = use_item_ids
+        if use_item_ids:
+            self.item_id = torch.nn.Parameter(torch.zeros(n_items, d))
+            self.bias_id = torch.nn.Parameter(torch.zeros(n_items))
+            self.hist_id = torch.nn.Parameter(torch.zeros(n_items, d))
+
+    def items(self, x: torch.Tensor, id_mask: torch.Tensor):
+        """Item vectors, biases and history vectors of every item."""
+        q, b, h = self.item_text(x), self.bias_text(x).squeeze(1), self.hist_text(x)
+        if self.use_item_ids:
+            m = id_mask.unsqueeze(1)
+            q, b, h = q + self.item_id * m, b + self.bias_id * id_mask, h + self.hist_id * m
+        return q, b, h
+
+    def users(self, z: torch.Tensor | None, h: torch.Tensor, bags) -> torch.Tensor:
+        cols, offsets, counts = bags
+        p = F.embedding_bag(cols, h, offsets, mode="sum") / counts.clamp(min=1.0).unsqueeze(1)
+        if self.profile is not None and z is not None:
+            p = p + self.profile(z)
+        return p
+
+
+class LMFrozenRecommender(LMRecommender):
+    """Frozen LM text embeddings + trained two-tower head (``lm-frozen``).
+
+    Parameters
+    ----------
+    embedding_size, epochs, learning_rate, reg, batch_size, seed:
+        The usual; ``reg`` is the L2 weight decay of the id embeddings.
+    n_negatives:
+        ``None``: softmax over every trained item; an int: sampled softmax over
+        the batch's positives plus that many shared uniform negatives.
+    history_sampling:
+        ``"prefix"``: a training example sees the user's items before it in time
+        (next-item training, matching temporal evaluation); ``"leave-one-out"``:
+        all the user's other training items.
+    history_window:
+        Use only the user's most recent ``history_window`` items (``None``: all).
+    history_dropout, id_dropout:
+        Training-time dropout of history items and of item-id parts.
+    use_item_ids, use_profile:
+        Switch the learned id embeddings / the profile pathway off.
+    patience:
+        Epochs without validation nDCG@10 improvement before stopping (with ``valid``).
+    encoder, encoder_batch_size:
+        Text model folder (``None``: all-MiniLM-L6-v2) and its batch size.
+    user_fields, max_history, item_template, user_template:
+        How users and items are rendered as text (:mod:`recfair.data.text`).
+
+    Examples
+    --------
+    >>> from recfair.models.registry import create_model            # doctest: +SKIP
+    >>> m = create_model("lm-frozen", epochs=20).fit(split.train)    # doctest: +SKIP
+    >>> m.recommend(k=10)                                             # doctest: +SKIP
+    """
+
+    name = "lm-frozen"
+    history_in_text = False
+
+    def __init__(
+        self,
+        embedding_size: int = 128,
+        epochs: int = 10,
+        learning_rate: float = 0.002,
+        reg: float = 0.0,
+        batch_size: int = 1024,
+        n_negatives: int | None = None,
+        history_sampling: str = "prefix",
+        history_window: int | None = 20,
+        history_dropout: float = 0.5,
+        id_dropout: float = 0.2,
+        use_item_ids: bool = True,
+        use_profile: bool = True,
+        patience: int = 3,
+        seed: int = 0,
+        encoder: str | None = None,
+        encoder_batch_size: int = 64,
+        user_fields: Sequence[str] = T.DEFAULT_USER_FIELDS,
+        max_history: int = T.DEFAULT_MAX_HISTORY,
+        item_template: str = T.DEFAULT_ITEM_TEMPLATE,
+        user_template: str = T.DEFAULT_USER_TEMPLATE,
+        progress: bool = True,
+    ) -> None:
+        self.embedding_size = embedding_size
+        self.epochs = epochs
+        self.learning_rate = learning_rate
+        self.reg = reg
+        self.batch_size = batch_size
+        self.n_negatives = n_negatives
+        self.history_sampling = history_sampling
+        self.history_window = history_window
+        self.history_dropout = history_dropout
+        self.id_dropout = id_dropout
+        self.use_item_ids = use_item_ids
+        self.use_profile = use_profile
+        self.patience = patience
+        self.seed = seed
+        self.encoder = encoder
+        self.encoder_batch_size = encoder_batch_size
+        self.user_fields = list(user_fields)  # lists round-trip through JSON unchanged
+        self.max_history = max_history
+        self.item_template = item_template
+        self.user_template = user_template
+        self.progress = progress
+
+    def _check_params(self) -> None:
+        owner = type(self).__name__
+        check_nonneg_float(self.reg, "reg", owner)
+        check_param(self.history_sampling, "history_sampling", owner, "'prefix' or 'leave-one-out'",
+                    self.history_sampling in ("prefix", "leave-one-out"))
+        check_fraction(self.history_dropout, "history_dropout", owner, closed=True)
+        check_fraction(self.id_dropout, "id_dropout", owner, closed=True)
+        w = self.history_window
+        check_param(w, "history_window", owner, "None or a positive int",
+                    w is None or (isinstance(w, int) and not isinstance(w, bool) and w > 0))
+        n = self.n_negatives
+        check_param(n, "n_negatives", owner, "None or a positive int",
+                    n is None or (isinstance(n, int) and not isinstance(n, bool) and n > 0))
+
+    # ------------------------------------------------------------------ fit
+    def fit(self, train, valid=None, *, sample_weight=None, penalty: Penalty | None = None):
+        from recfair.models.classic import _torch as tu
+
+        self._check_params()
+        self._start_lm_fit(train, sample_weight)
+        enc = self._text_encoder()
+        self.item_emb_ = enc.encode(self.item_texts_)
+        self.profile_emb_ = enc.encode(self.profile_texts_)
+        self.net_ = self._build_net()
+        use_penalty = penalty is not None and float(penalty.weight) != 0.0
+        self._train(train, valid, sample_weight, penalty if use_penalty else None, tu)
+        return self
+
+    def _build_net(self) -> _Towers:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(self.seed)
+            return _Towers(self.item_emb_.shape[1], self.embedding_size, self.n_items_,
+                           bool(self.use_item_ids), bool(self.use_profile))
+
+    def _train(self, train, valid, sample_weight, penalty, tu) -> None:
+        net = self.net_
+        rng = np.random.default_rng(self.seed)
+        g = tu.make_generator(self.seed)
+        x, z = torch.from_numpy(self.item_emb_), torch.from_numpy(self.profile_emb_)
+        trained = torch.from_numpy(self.trained_items_)
+        trained_f = trained.float()
+        trained_idx = np.flatnonzero(self.trained_items_)
+        m = train.matrix
+        users_all, items_all = train.user.astype(np.int64), train.item.astype(np.int64)
+        prefix = self.history_sampling == "prefix"
+        if prefix:  # rows ordered oldest first; each example sees the items before it
+            indptr, indices, ranks = time_ordered_rows(train)
+        else:
+            indptr, indices, ranks = m.indptr.astype(np.int64), m.indices.astype(np.int64), None
+        weights = torch.ones(len(users_all)) if sample_weight is None else torch.as_tensor(
+            np.asarray(sample_weight, dtype=np.float32))
+        ids = [p for n, p in net.named_parameters() if n in ("item_id", "bias_id", "hist_id")]
+        rest = [p for n, p in net.named_parameters() if n not in ("item_id", "bias_id", "hist_id")]
+        groups = [{"params": rest}, {"params": ids, "weight_decay": float(self.reg)}]
+        if penalty is not None:
+            penalty.bind(train)
+            extra = list(penalty.parameters())
+            if extra:
+                groups.append({"params": extra})
+        opt = torch.optim.Adam([gr for gr in groups if gr["params"]], lr=float(self.learning_rate))
+        stopper = tu.EarlyStopping(self.patience) if valid is not None else None
+        self.history_log_: list[dict] = []
+        t0 = time.perf_counter()
+        with tu.epoch_progress(self.epochs, type(self).__name__, self.progress) as advance:
+            for epoch in range(1, self.epochs + 1):
+                net.train()
+                total, seen = 0.0, 0
+                for idx in tu.shuffled_batches(len(users_all), self.batch_size, g):
+                    idx = idx.numpy()
+                    u, t = users_all[idx], items_all[idx]
+                    if prefix:
+                        bags = history_bags(indptr, indices, u, None, float(self.history_dropout), rng,
+                                            self.history_window, ranks[idx])
+                    else:
+                        bags = history_bags(indptr, indices, u, t, float(self.history_dropout), rng, self.history_window)
+                    id_mask = trained_f
+                    if self.use_item_ids and self.id_dropout > 0:
+                        id_mask = trained_f * torch.from_numpy(rng.random(self.n_items_) >= self.id_dropout).float()
+                    q, b, h = net.items(x, id_mask)
+                    p = net.users(z[u], h, bags)
+                    tt = torch.from_numpy(t)
+                    if self.n_negatives is None:
+                        logits = p @ q.T + b
+                        logits = logits.masked_fill(~trained, float("-inf"))
+                        losses = F.cross_entropy(logits, tt, reduction="none")
+                        pos = logits.gather(1, tt.unsqueeze(1)).squeeze(1)
+                    else:
+                        neg = trained_idx[rng.integers(0, len(trained_idx), int(self.n_negatives))]
+                        cand = np.unique(np.concatenate([t, neg]))
+                        ct = torch.from_numpy(cand)
+                        logits = p @ q[ct].T + b[ct]
+                        label = torch.from_numpy(np.searchsorted(cand, t))
+                        losses = F.cross_entropy(logits, label, reduction="none")
+                        pos = logits.gather(1, label.unsqueeze(1)).squeeze(1)
+                    w = weights[idx]
+                    loss = (losses * w).mean()
+                    if penalty is not None:
+                        batch = PenaltyBatch(torch.from_numpy(u), tt, pos, losses=losses * w,
+                                             user_embeddings=p, item_embeddings=q[tt])
+                        loss = loss + penalty(batch)
+                    opt.zero_grad(set_to_none=True)
+                    loss.backward()
+                    opt.step()
+                    total += float(loss.detach()) * len(idx)
+                    seen += len(idx)
+                self._refresh()
+                record = {"epoch": epoch, "loss": total / seen, "seconds": time.perf_counter() - t0}
+                stop = False
+                if stopper is not None:
+                    record["valid_ndcg@10"] = self._valid_ndcg(valid)
+                    stop = stopper.step(record["valid_ndcg@10"], epoch, net.state_dict)
+                self.history_log_.append(record)
+                log.debug("lm-frozen epoch %d: %s", epoch, record)
+                advance(**{k: v for k, v in record.items() if k not in ("epoch", "seconds")})
+                if stop:
+                    break
+        self.best_epoch_ = len(self.history_log_)
+        if stopper is not None and stopper.best_state is not None:
+            net.load_state_dict(stopper.best_state)
+            self.best_epoch_ = stopper.best_epoch
+        self._refresh()
+
+    # ---------------------------------------------------------------- score
+    def _refresh(self) -> None:
+        """Cache item-side outputs for scoring (after training or loading)."""
+        self.net_.eval()
+        with torch.no_grad():
+            q, b, h = self.net_.items(torch.from_numpy(self.item_emb_), torch.from_numpy(self.trained_items_).float())
+        self._q, self._b, self._h = q, b, h
+
+    def _user_vectors(self, z: torch.Tensor | None, users: np.ndarray | None, n: int) -> torch.Tensor:
+        if users is None:
+            bags = (torch.zeros(0, dtype=torch.int64), torch.zeros(n, dtype=torch.int64), torch.zeros(n))
+        else:
+            # stored histories are most recent first: the window is the row's head
+            hi = self.history_indptr_
+            ends = None if self.history_window is None else np.minimum(hi[users + 1] - hi[users], self.history_window)
+            bags = history_bags(hi, self.history_items_.astype(np.int64), users, None, 0.0, None, None, ends)
+        with torch.no_grad():
+            return self.net_.users(z, self._h, bags)
+
+    def _score_known(self, users: np.ndarray) -> np.ndarray:
+        z = torch.from_numpy(self.profile_emb_[users])
+        p = self._user_vectors(z, users, len(users))
+        return (p @ self._q.T + self._b).numpy()
+
+    def score_texts(self, user_texts: Sequence[str], users: np.ndarray | None = None) -> np.ndarray:
+        """Scores from user (profile) texts; with ``users``, their known history is added."""
+        texts, users = self._check_texts(user_texts, users)
+        z = torch.from_numpy(self._text_encoder().encode(texts)) if texts else torch.zeros(0, self.item_emb_.shape[1])
+        p = self._user_vectors(z, users, len(texts))
+        return (p @ self._q.T + self._b).numpy().astype(np.float32)
+
+    def user_vectors(self, users: np.ndarray) -> np.ndarray:
+        """The user-tower output ``p_u`` (what attribute-leakage probes read)."""
+        users = self._check_users(users)
+        return self._user_vectors(torch.from_numpy(self.profile_emb_[users]), users, len(users)).numpy()
+
+    # ---------------------------------------------------------------- state
+    def _get_model_state(self) -> dict[str, np.ndarray]:
+        state = {f"net.{k}": v.detach().numpy() for k, v in self.net_.state_dict().items()}
+        state["item_emb"], state["profile_emb"] = self.item_emb_, self.profile_emb_
+        return state
+
+    def _set_model_state(self, state: dict[str, np.ndarray]) -> None:
+        self.item_emb_, self.profile_emb_ = state["item_emb"], state["profile_emb"]
+        self.net_ = self._build_net()
+        self.net_.load_state_dict({k[4:]: torch.from_numpy(v.copy()) for k, v in state.items() if k.startswith("net.")})
+        self._refresh()
