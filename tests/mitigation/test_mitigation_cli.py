@@ -28,8 +28,8 @@ def run_dir(tmp_path_factory):
 
 
 @pytest.mark.parametrize("args", [
-    ["--method", "ugf", "--epsilon", "0.01", "--solver", "greedy"],
-    ["--method", "ugf", "--epsilon", "0.01", "--relevance", "calibrated", "--solver", "greedy"],
+    ["--method", "ugf", "--epsilon", "0.01", "--relevance", "quantile", "--solver", "greedy"],
+    ["--method", "ugf", "--epsilon", "0.01"],  # auto → calibrated on the validation part, exact MILP
     ["--method", "fair", "--p", "0.5"],
     ["--method", "calibrated", "--lambda", "0.5"],
 ])
@@ -45,6 +45,7 @@ def test_rerank_prints_before_after_and_writes_a_run(run_dir, tmp_path, args):
     assert summary["method"] == args[1] and summary["k"] == 10
     if args[1] == "ugf":
         assert abs(summary["report"]["gap_after"]) <= 0.01
+        assert summary["options"]["relevance"] == ("quantile" if "quantile" in args else "calibrated")
         assert "ugf constrained gap" in res.output
     run = json.loads((out / "run.json").read_text())
     assert run["n_candidates"] == 10 and run["extra"]["rerank"]["method"] == args[1]

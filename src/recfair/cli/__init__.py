@@ -23,7 +23,7 @@ app = typer.Typer(
     add_completion=False,
 )
 
-COMMAND_MODULES = ("data", "train", "audit", "lm", "probe", "mitigate")
+COMMAND_MODULES = ("data", "train", "demo", "audit", "lm", "probe", "mitigate")
 
 
 def _register_all() -> None:

@@ -19,6 +19,10 @@ NO_VALID = (
     "--relevance calibrated needs the run's validation part, but {path} was trained without one. "
     "Train with `recfair train MODEL --valid-size 0.1 ...`."
 )
+AUTO_QUANTILE = (
+    "note: the run has no validation part, so UGF estimates relevance from score quantiles; these can "
+    "rank user groups the wrong way round (see docs/mitigation.md). Train with --valid-size 0.1 for calibrated estimates."
+)
 K_TOO_LARGE = "--k {k} must be below the run's stored candidate list length ({n}) so there is something to re-rank."
 
 
@@ -41,8 +45,10 @@ def register(app: typer.Typer) -> None:
         groups: str = typer.Option("activity", "--groups", help="ugf: binary user groups (activity = top 5% vs rest)."),
         solver: str = typer.Option("milp", "--solver", help="ugf: milp (exact) or greedy."),
         relevance: str = typer.Option(
-            "quantile", "--relevance",
-            help="ugf: quantile | sigmoid | score | calibrated (hit rates on the run's validation part)."),
+            "auto", "--relevance",
+            help="ugf: how each candidate's relevance is estimated: calibrated (hit rates on the run's "
+                 "validation part) | quantile | sigmoid | score; auto = calibrated when the run has a "
+                 "validation part, else quantile."),
         lam: float = typer.Option(0.5, "--lambda", help="calibrated: weight of the JS-divergence term."),
         p: float = typer.Option(0.5, "--p", help="fair: minimum share of long-tail items."),
         alpha: float = typer.Option(0.1, "--alpha", help="fair: significance of the FA*IR prefix test."),
@@ -68,10 +74,16 @@ def register(app: typer.Typer) -> None:
             raise RecfairError(K_TOO_LARGE.format(k=k, n=run.config.n_candidates))
         options = _options(key, epsilon, lam, p, alpha, target, groups, solver, relevance)
         split = run.split
-        if key == "ugf" and relevance == "calibrated":
-            if split.valid is None or split.valid.n_interactions == 0:
-                raise RecfairError(NO_VALID.format(path=run_dir))
-            options["calibration"] = split.valid
+        has_valid = split.valid is not None and split.valid.n_interactions > 0
+        if key == "ugf":
+            if relevance == "auto":
+                relevance = options["relevance"] = "calibrated" if has_valid else "quantile"
+                if not has_valid:
+                    typer.echo(AUTO_QUANTILE)
+            if relevance == "calibrated":
+                if not has_valid:
+                    raise RecfairError(NO_VALID.format(path=run_dir))
+                options["calibration"] = split.valid
         reranker = make_reranker(key, **options)
         candidates = run.recommendations()
         after = reranker.rerank(candidates, split.train, k)

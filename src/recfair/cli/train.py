@@ -12,7 +12,6 @@ import typer
 from recfair.errors import RecfairError
 
 SPLIT_CHOICES = ("random", "user-temporal", "global-temporal", "leave-last", "cold-users", "cold-items")
-DEMO_MODELS = ("random", "popularity", "itemknn", "mf", "bpr")
 
 BAD_PARAM_SYNTAX = "--param expects key=value (e.g. --param epochs=20); got '{raw}'"
 BAD_SPLIT = "Unknown split '{split}'. Choose one of: {choices}."
@@ -36,7 +35,10 @@ def parse_params(raw: list[str]) -> dict[str, Any]:
 def _console():
     from rich.console import Console
 
-    return Console()
+    console = Console()
+    if not console.is_terminal:  # logs and CI: wide enough that result tables don't wrap
+        console = Console(width=160)
+    return console
 
 
 def metrics_table(rows: list[dict[str, Any]], columns: list[str], title: str):
@@ -181,28 +183,6 @@ def register(app: typer.Typer) -> None:
         tmp = run.path / (METRICS_FILE + ".tmp")
         tmp.write_text(json.dumps({name: float(v) for name, v in ev.overall.items()}, indent=2))
         tmp.replace(run.path / METRICS_FILE)
-
-    @app.command("demo")
-    def demo_cmd(
-        dataset: str = typer.Option("ml-100k", "--dataset", help="Data set name or path."),
-        seed: int = typer.Option(0, "--seed"),
-        models: str = typer.Option(",".join(DEMO_MODELS), "--models", help="Comma-separated model names."),
-        k: int = typer.Option(10, "--k"),
-    ) -> None:
-        """The main job: train, evaluate and audit every model on the reference protocol."""
-        from recfair.data import load_dataset, make_split
-
-        console = _console()
-        ds = load_dataset(dataset)
-        sp = make_split(ds, "user-temporal", test_size=0.2, seed=seed)
-        console.print(f"[bold]{ds.name}[/]: {ds.n_users} users, {ds.n_items} items, {ds.n_interactions} interactions; "
-                      f"split user-temporal 0.2 → train {sp.train.n_interactions}, test {sp.test.n_interactions}")
-        rows = []
-        for name in [m.strip() for m in models.split(",") if m.strip()]:
-            mdl, secs = train_one(name, sp, {}, seed=seed)
-            _, ev = evaluate_split(mdl, sp, k)
-            rows.append({"model": name, "fit s": secs, **{m: ev.overall[m] for m in _headline(k) if m in ev.overall}})
-        console.print(metrics_table(rows, list(rows[0]), f"Accuracy and exposure on {ds.name} (user-temporal 0.2, full ranking, seed {seed})"))
 
 
 def _headline(k: int) -> list[str]:

@@ -212,7 +212,7 @@ def format_user(
     kept: list[str] = []
     used = 0
     for t in titles[:max_history]:
-        extra = length_fn(t) + (len(TITLE_SEPARATOR) if kept else 0)
+        extra = length_fn(t) + (length_fn(TITLE_SEPARATOR) if kept else 0)
         if used + extra > max_chars:
             break
         kept.append(t)

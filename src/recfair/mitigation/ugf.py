@@ -219,14 +219,19 @@ class UGFReRanker(ReRanker):
         r_sorted = -np.sort(-np.where(valid, r, -np.inf), axis=1)
         cols = np.arange(items.shape[1])[None, :]
         top_sum = np.where(cols < n_pick[:, None], r_sorted, 0.0).sum(1)
-        bot_sum = np.where((cols >= valid.sum(1)[:, None] - n_pick[:, None]) & (cols < valid.sum(1)[:, None]), r_sorted, 0.0).sum(1)
+        n_valid = valid.sum(1)[:, None]
+        bottom = (cols >= n_valid - n_pick[:, None]) & (cols < n_valid)
+        bot_sum = np.where(bottom, r_sorted, 0.0).sum(1)
         hi = np.where(c > 0, c * top_sum, c * bot_sum).sum()
         lo = np.where(c > 0, c * bot_sum, c * top_sum).sum()
         if lo > eps or hi < -eps:
             best = lo if lo > eps else -hi
             raise RecfairError(INFEASIBLE.format(epsilon=eps, k=k, a=names[0], d=names[1], best=best))
         if abs(gap0) > eps:
-            x = self._solve_milp(c, r, s, valid, n_pick, eps) if self.solver == "milp" else self._solve_greedy(c, r, s, valid, x, eps)
+            if self.solver == "milp":
+                x = self._solve_milp(c, r, s, valid, n_pick, eps)
+            else:
+                x = self._solve_greedy(c, r, s, valid, x, eps)
         gap = float((c[:, None] * r * x).sum())
         self.report_ = {
             "groups": names,

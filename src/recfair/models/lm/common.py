@@ -23,6 +23,7 @@ import logging
 from typing import Any, Sequence
 
 import numpy as np
+import torch
 
 from recfair.data import text as T
 from recfair.errors import RecfairError, check_param, check_positive_int
@@ -60,6 +61,31 @@ def time_ordered_rows(ds):
     ranks = np.empty(n, dtype=np.int64)
     ranks[order] = np.arange(n) - indptr[ds.user[order]]
     return indptr, ds.item[order].astype(np.int64), ranks
+
+
+def history_bags(indptr, indices, users, targets, dropout, rng, window=None, ends=None):
+    """Per example: the user's items minus the target, each kept with prob ``1 - dropout``.
+
+    A row is ``indices[indptr[u]:indptr[u+1]]``; with ``ends`` only the items
+    before position ``ends[b]`` of the row are used (time-ordered rows give the
+    prefix before the target) and with ``window`` only the last ``window`` of
+    those.  Returns ``(cols, offsets, counts)`` for ``F.embedding_bag``.
+    """
+    stop = indptr[users + 1] if ends is None else indptr[users] + np.asarray(ends, dtype=np.int64)
+    starts = indptr[users] if window is None else np.maximum(indptr[users], stop - int(window))
+    counts = stop - starts
+    total = int(counts.sum())
+    rows = np.repeat(np.arange(len(users)), counts)
+    first = np.repeat(np.cumsum(counts) - counts, counts)
+    cols = indices[np.repeat(starts, counts) + (np.arange(total) - first)]
+    keep = np.ones(total, dtype=bool) if targets is None else cols != np.asarray(targets)[rows]
+    if dropout > 0:
+        keep &= rng.random(total) >= dropout
+    rows, cols = rows[keep], cols[keep]
+    cnt = np.bincount(rows, minlength=len(users))
+    offsets = np.cumsum(cnt) - cnt
+    return (torch.from_numpy(cols.astype(np.int64)), torch.from_numpy(offsets.astype(np.int64)),
+            torch.from_numpy(cnt.astype(np.float32)))
 
 
 class LMRecommender(Recommender):
@@ -109,6 +135,7 @@ class LMRecommender(Recommender):
         self.profile_texts_ = [T.format_user(p, [], template=self.user_template) for p in self.profile_phrases_]
         self._set_history(train, users)
         self.trained_items_ = np.asarray(train.item_counts > 0)
+        self.folded_items_ = np.zeros(train.n_items, dtype=bool)
         self.trained_users_ = np.asarray(train.user_counts > 0)
 
     def _set_history(self, ds, users: np.ndarray) -> None:
@@ -120,6 +147,12 @@ class LMRecommender(Recommender):
     def history_of(self, user: int) -> np.ndarray:
         """Known items of ``user``, most recent first (training + observed)."""
         return self.history_items_[self.history_indptr_[user] : self.history_indptr_[user + 1]]
+
+    def _known_bags(self, users: np.ndarray, window: int | None):
+        """History bags of users from the known history (most recent first; the first ``window`` items)."""
+        hi = self.history_indptr_
+        ends = None if window is None else np.minimum(hi[users + 1] - hi[users], window)
+        return history_bags(hi, self.history_items_.astype(np.int64), users, None, 0.0, None, None, ends)
 
     def _text_encoder(self):
         from recfair.models.lm.encoder import TextEncoder
@@ -133,7 +166,10 @@ class LMRecommender(Recommender):
         """Add post-training interactions to the known history (most recent first).
 
         A user with no training interaction becomes a cold-start user the model
-        represents from profile + these interactions.
+        represents from profile + these interactions.  Items with no training
+        interaction that appear here are folded in by models with learned item id
+        parts (``lm-frozen``, ``lm-hybrid``): their id part is fitted on every observed
+        interaction with them while all other parameters stay fixed.
         """
         self._check_fitted()
         if interactions.n_users != self.n_users_ or interactions.n_items != self.n_items_:
@@ -157,6 +193,11 @@ class LMRecommender(Recommender):
         self.history_indptr_[1:] = np.cumsum([len(h) for h in hists])
         self.history_items_ = np.concatenate(hists).astype(np.int32)
         self._after_observe(np.unique(interactions.user))
+        new_items = np.unique(interactions.item[~self.trained_items_[interactions.item]])
+        if new_items.size:
+            # every observed interaction with those items (they have no training interaction)
+            sub = self.seen_.tocsc()[:, new_items].tocoo()
+            self._fold_in_items(new_items, sub.row.astype(np.int64), new_items[sub.col].astype(np.int64))
         return self
 
     def _check_items(self, items: np.ndarray) -> np.ndarray:
@@ -175,6 +216,16 @@ class LMRecommender(Recommender):
 
     def _after_observe(self, users: np.ndarray) -> None:
         """Hook: update learned state for users whose history changed."""
+
+    def _fold_in_items(self, items: np.ndarray, users: np.ndarray, positives: np.ndarray) -> None:
+        """Hook: fit the id parts of items without training interactions from observed pairs
+        ``(users[n], positives[n])`` (every other parameter fixed).  Default: text only."""
+
+    @property
+    def id_items_(self) -> np.ndarray:
+        """Items with a learned id part: trained, or folded in by :meth:`observe`."""
+        folded = getattr(self, "folded_items_", None)
+        return self.trained_items_ if folded is None else (self.trained_items_ | folded)
 
     # ---------------------------------------------------------------- texts
     def render_user_texts(
@@ -280,6 +331,7 @@ class LMRecommender(Recommender):
             "history.indptr": self.history_indptr_,
             "history.items": self.history_items_,
             "trained.items": self.trained_items_.astype(np.uint8),
+            "folded.items": self.folded_items_.astype(np.uint8),
             "trained.users": self.trained_users_.astype(np.uint8),
         }
         state.update({f"model.{k}": v for k, v in self._get_model_state().items()})
@@ -294,6 +346,7 @@ class LMRecommender(Recommender):
         self.history_indptr_ = state["history.indptr"].astype(np.int64)
         self.history_items_ = state["history.items"].astype(np.int32)
         self.trained_items_ = state["trained.items"].astype(bool)
+        self.folded_items_ = state["folded.items"].astype(bool)
         self.trained_users_ = state["trained.users"].astype(bool)
         self._set_model_state({k[6:]: v for k, v in state.items() if k.startswith("model.")})
 

@@ -138,7 +138,9 @@ class TextEncoder:
         self.key = model_key(self.path, normalize=self.normalize)
         self._st = None
         self._cache: dict[bytes, np.ndarray] | None = None
-        #: counts and timing of the last :meth:`encode` call
+        #: counts and timing of the last :meth:`encode` call: texts, distinct, encoded (cache
+    #: misses, distinct), hits (texts served from the cache), seconds (whole call),
+    #: load_seconds (loading the model), encode_seconds (forward passes only)
         self.last_stats: dict[str, float] = {}
 
     # ---------------------------------------------------------------- model
@@ -231,7 +233,7 @@ class TextEncoder:
         # Longest first, in chunks of several batches: sentence-transformers sorts
         # by length only within one call, so global sorting keeps padding minimal.
         order = np.argsort([-len(t) for t in texts], kind="stable")
-        out = np.empty((len(texts), st.get_sentence_embedding_dimension()), dtype=np.float32)
+        out = np.empty((len(texts), _dimension_of(st)), dtype=np.float32)
         chunk = self.batch_size * 16
         with Progress(transient=True, disable=len(texts) <= chunk) as bar:
             task = bar.add_task("encoding", total=len(texts))
@@ -258,8 +260,15 @@ class TextEncoder:
             if k not in cache and k not in missing:
                 missing[k] = t
         new: dict[bytes, np.ndarray] = {}
+        load_seconds = encode_seconds = 0.0
         if missing:
+            if self._st is None:
+                t1 = time.perf_counter()
+                self.load_model()
+                load_seconds = time.perf_counter() - t1
+            t1 = time.perf_counter()
             emb = self._encode_uncached(list(missing.values()))
+            encode_seconds = time.perf_counter() - t1
             new = dict(zip(missing.keys(), emb))
             if self.cache_path is not None:
                 self._write_shard(list(missing.keys()), emb)
@@ -271,12 +280,21 @@ class TextEncoder:
         seconds = time.perf_counter() - t0
         self.last_stats = {
             "texts": len(texts),
+            "distinct": len(set(keys)),
             "encoded": len(missing),
             "hits": len(texts) - sum(1 for k in keys if k in missing),
             "seconds": seconds,
+            "load_seconds": load_seconds,
+            "encode_seconds": encode_seconds,
         }
         log.info("encoded %d texts (%d cache hits) in %.2fs", len(texts), self.last_stats["hits"], seconds)
         return out
 
     def __repr__(self) -> str:
         return f"TextEncoder(model={str(self.path)!r}, batch_size={self.batch_size}, normalize={self.normalize})"
+
+
+def _dimension_of(st) -> int:
+    """Embedding size of a SentenceTransformer (the method was renamed in sentence-transformers 6)."""
+    get = getattr(st, "get_embedding_dimension", None) or st.get_sentence_embedding_dimension
+    return int(get())

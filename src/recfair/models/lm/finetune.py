@@ -76,7 +76,7 @@ class LMTextModel(LMRecommender):
                 perm = rng.permutation(len(users_all))
                 if self.steps_per_epoch is not None:
                     perm = perm[: self.steps_per_epoch * self.batch_size]
-                total, n_steps = 0.0, 0
+                total, n_steps, t_train = 0.0, 0, time.perf_counter()
                 opt.zero_grad(set_to_none=True)
                 batches = [perm[s : s + self.batch_size] for s in range(0, len(perm), self.batch_size)]
                 for b, idx in enumerate(batches):
@@ -93,9 +93,10 @@ class LMTextModel(LMRecommender):
                         opt.zero_grad(set_to_none=True)
                     total += float(loss.detach())
                     n_steps += 1
+                t_train = time.perf_counter() - t_train
                 self._refresh()
                 record = {"epoch": epoch, "loss": total / max(n_steps, 1), "steps": n_steps,
-                          "seconds": time.perf_counter() - t0}
+                          "train_seconds": t_train, "seconds": time.perf_counter() - t0}
                 stop = False
                 if stopper is not None:
                     record["valid_ndcg@10"] = self._valid_ndcg(valid)

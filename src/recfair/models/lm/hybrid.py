@@ -26,9 +26,9 @@ import torch
 import torch.nn.functional as F
 
 from recfair.data import text as T
-from recfair.errors import check_nonneg_float, check_positive_int
+from recfair.errors import check_nonneg_float, check_param
 from recfair.models.base import Penalty, PenaltyBatch
-from recfair.models.lm.common import LMRecommender
+from recfair.models.lm.common import LMRecommender, history_bags, time_ordered_rows
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +54,8 @@ def _keys(m) -> torch.Tensor:
 
 
 class _Hybrid(torch.nn.Module):
-    def __init__(self, x: np.ndarray, n_users: int, d: int, use_profile: bool, g: torch.Generator) -> None:
+    def __init__(self, x: np.ndarray, n_users: int, d: int, use_profile: bool, use_history: bool,
+                 g: torch.Generator, text_prior: bool = True) -> None:
         super().__init__()
         xc = x - x.mean(0, keepdims=True)
         _, sv, vt = np.linalg.svd(xc, full_matrices=False)
@@ -64,6 +65,8 @@ class _Hybrid(torch.nn.Module):
         proj = xc @ w.T
         w *= 0.1 / max(float(proj[:, :k].std()), 1e-8)  # factors start at the scale of a BPR init (std 0.1)
         self.W = torch.nn.Parameter(torch.from_numpy(w))
+        self.W_h = torch.nn.Parameter(torch.from_numpy(w.copy())) if use_history else None
+        self.delta_h = torch.nn.Parameter(torch.zeros(x.shape[0], d)) if use_history else None
         self.w_bias = torch.nn.Parameter(torch.zeros(x.shape[1]))
         self.delta = torch.nn.Parameter(torch.zeros(x.shape[0], d))
         self.c = torch.nn.Parameter(torch.zeros(x.shape[0]))
@@ -71,16 +74,32 @@ class _Hybrid(torch.nn.Module):
         p.normal_(0.0, 0.1, generator=g)
         self.P = torch.nn.Parameter(p)
         self.B = torch.nn.Parameter(torch.zeros(d, x.shape[1])) if use_profile else None
+        if not text_prior:  # ablation: plain free factors (random init), no text pathway at all
+            for w_ in (self.W, self.W_h, self.w_bias):
+                if w_ is not None:
+                    w_.data.zero_()
+                    w_.requires_grad_(False)
+            for free in (self.delta, self.delta_h):
+                if free is not None:
+                    free.data.normal_(0.0, 0.1, generator=g)
 
     def items(self, x: torch.Tensor, mask: torch.Tensor):
         q = x @ self.W.T + self.delta * mask.unsqueeze(1)
         b = x @ self.w_bias + self.c * mask
         return q, b
 
-    def users(self, users: torch.Tensor | None, z: torch.Tensor | None, n: int) -> torch.Tensor:
+    def history_items(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor | None:
+        if self.W_h is None:
+            return None
+        return x @ self.W_h.T + self.delta_h * mask.unsqueeze(1)
+
+    def users(self, users: torch.Tensor | None, z: torch.Tensor | None, n: int, y=None, bags=None) -> torch.Tensor:
         p = self.P[users] if users is not None else torch.zeros(n, self.P.shape[1])
         if self.B is not None and z is not None:
             p = p + z @ self.B.T
+        if y is not None and bags is not None:
+            cols, offsets, counts = bags
+            p = p + F.embedding_bag(cols, y, offsets, mode="sum") / counts.clamp(min=1.0).unsqueeze(1)
         return p
 
 
@@ -97,6 +116,9 @@ class LMHybridRecommender(LMRecommender):
         Add the projected profile text embedding to the user factor.
     lr_decay:
         Decay the learning rate linearly to 0 over the epochs (a stable final model).
+    text_prior:
+        ``False`` is the ablation without any language model: free item factors
+        (random init, L2 ``reg_lm``), no text projection (cannot score new items).
     fold_in_epochs:
         Optimisation steps when folding in cold-start users in :meth:`observe`.
     patience:
@@ -121,8 +143,10 @@ class LMHybridRecommender(LMRecommender):
         reg: float = 0.01,
         reg_lm: float = 0.01,
         batch_size: int = 4096,
-        use_profile: bool = True,
+        use_profile: bool = False,
+        history_window: int | None = 20,
         lr_decay: bool = True,
+        text_prior: bool = True,
         fold_in_epochs: int = 100,
         patience: int = 5,
         seed: int = 0,
@@ -141,7 +165,9 @@ class LMHybridRecommender(LMRecommender):
         self.reg_lm = reg_lm
         self.batch_size = batch_size
         self.use_profile = use_profile
+        self.history_window = history_window
         self.lr_decay = lr_decay
+        self.text_prior = text_prior
         self.fold_in_epochs = fold_in_epochs
         self.patience = patience
         self.seed = seed
@@ -160,26 +186,31 @@ class LMHybridRecommender(LMRecommender):
         owner = type(self).__name__
         check_nonneg_float(self.reg, "reg", owner)
         check_nonneg_float(self.reg_lm, "reg_lm", owner)
-        check_positive_int(self.fold_in_epochs, "fold_in_epochs", owner)
+        check_param(self.fold_in_epochs, "fold_in_epochs", owner, "a non-negative int",
+                    isinstance(self.fold_in_epochs, int) and not isinstance(self.fold_in_epochs, bool)
+                    and self.fold_in_epochs >= 0)
         self._start_lm_fit(train, sample_weight)
         enc = self._text_encoder()
         self.item_emb_ = enc.encode(self.item_texts_)
         self.profile_emb_ = enc.encode(self.profile_texts_)
         g = tu.make_generator(self.seed)
-        self.net_ = _Hybrid(self.item_emb_, self.n_users_, self.embedding_size, bool(self.use_profile), g)
+        self.net_ = _Hybrid(self.item_emb_, self.n_users_, self.embedding_size, bool(self.use_profile),
+                            self.history_window is not None, g, bool(self.text_prior))
         use_penalty = penalty is not None and float(penalty.weight) != 0.0
         self._train(train, valid, sample_weight, penalty if use_penalty else None, g, tu)
         return self
 
-    def _loss_terms(self, u, i, j, x, z, mask):
+    def _loss_terms(self, u, i, j, x, z, mask, bags):
         net = self.net_
         q, b = net.items(x, mask)
-        p = net.users(u, z[u], len(u))
+        p = net.users(u, z[u], len(u), net.history_items(x, mask), bags)
         x_ui = (p * q[i]).sum(1) + b[i]
         x_uj = (p * q[j]).sum(1) + b[j]
         losses = F.softplus(x_uj - x_ui)
         reg = self.reg * ((net.P[u] ** 2).sum(1) + net.c[i] ** 2 + net.c[j] ** 2).mean()
         reg = reg + self.reg_lm * ((net.delta[i] ** 2).sum(1) + (net.delta[j] ** 2).sum(1)).mean()
+        if net.delta_h is not None:
+            reg = reg + self.reg_lm * (net.delta_h[bags[0]] ** 2).sum() / max(len(u), 1)
         return losses, reg, p, q, x_ui, x_uj
 
     def _train(self, train, valid, sample_weight, penalty, g, tu) -> None:
@@ -188,11 +219,13 @@ class LMHybridRecommender(LMRecommender):
         mask = torch.from_numpy(self.trained_items_).float()
         pool = torch.from_numpy(np.flatnonzero(self.trained_items_).astype(np.int64))
         keys = _keys(train.matrix)
+        if self.history_window is not None:
+            rows_indptr, rows_items, ranks = time_ordered_rows(train)
         users_all = torch.from_numpy(train.user.astype(np.int64))
         items_all = torch.from_numpy(train.item.astype(np.int64))
         weights = torch.ones(len(users_all)) if sample_weight is None else torch.as_tensor(
             np.asarray(sample_weight, dtype=np.float32))
-        groups = [{"params": list(net.parameters())}]
+        groups = [{"params": [p for p in net.parameters() if p.requires_grad]}]
         if penalty is not None:
             penalty.bind(train)
             extra = list(penalty.parameters())
@@ -211,12 +244,16 @@ class LMHybridRecommender(LMRecommender):
                 total = 0.0
                 for idx in tu.shuffled_batches(len(users_all), self.batch_size, g):
                     u, i, j = users_all[idx], items_all[idx], negs[idx]
-                    losses, reg, p, q, x_ui, x_uj = self._loss_terms(u, i, j, x, z, mask)
+                    bags = None
+                    if self.history_window is not None:
+                        bags = history_bags(rows_indptr, rows_items, u.numpy(), None, 0.0, None,
+                                            self.history_window, ranks[idx.numpy()])
+                    losses, reg, p, q, x_ui, x_uj = self._loss_terms(u, i, j, x, z, mask, bags)
                     w = weights[idx]
                     loss = (losses * w).mean() + reg
                     if penalty is not None:
                         batch = PenaltyBatch(u, i, x_ui, losses=losses * w, user_embeddings=p,
-                                             item_embeddings=q[i], negative_predictions=x_uj)
+                                             item_embeddings=q[i], negative_predictions=x_uj, negative_items=j)
                         loss = loss + penalty(batch)
                     opt.zero_grad(set_to_none=True)
                     loss.backward()
@@ -243,25 +280,27 @@ class LMHybridRecommender(LMRecommender):
     def _after_observe(self, users: np.ndarray) -> None:
         """Fold in users with no training interaction from their observed history (BPR, items fixed)."""
         cold = users[~self.trained_users_[users]]
-        if cold.size == 0:
+        if cold.size == 0 or self.fold_in_epochs == 0:
             return
         rows = [np.full(len(self.history_of(int(u))), u) for u in cold]
         u_all = torch.from_numpy(np.concatenate(rows).astype(np.int64))
         i_all = torch.from_numpy(np.concatenate([self.history_of(int(u)) for u in cold]).astype(np.int64))
         keys = _keys(self.seen_)
-        pool = torch.from_numpy(np.flatnonzero(self.trained_items_).astype(np.int64))
+        pool = torch.from_numpy(np.flatnonzero(self.id_items_).astype(np.int64))
         g = torch.Generator().manual_seed(int(self.seed) + 1)
         net = self.net_
         q, b = self._q, self._b
-        with torch.no_grad():
-            prof = torch.from_numpy(self.profile_emb_[cold]) @ net.B.T if net.B is not None else 0.0
+        with torch.no_grad():  # the fixed part of the user vector: profile and history terms
+            z = torch.from_numpy(self.profile_emb_[cold])
+            bags = self._known_bags(cold, self.history_window) if self._y is not None else None
+            fixed = net.users(None, z, len(cold), self._y, bags)
         pc = torch.nn.Parameter(torch.zeros(len(cold), net.P.shape[1]))
         pos_of = {int(u): r for r, u in enumerate(cold)}
         r_all = torch.tensor([pos_of[int(u)] for u in u_all.tolist()], dtype=torch.int64)
         opt = torch.optim.Adam([pc], lr=float(self.learning_rate))
         for _ in range(int(self.fold_in_epochs)):
             j = sample_negatives(u_all, keys, pool, self.n_items_, g)
-            p = pc[r_all] + (prof[r_all] if torch.is_tensor(prof) else 0.0)
+            p = pc[r_all] + fixed[r_all]
             x_ui = (p * q[i_all]).sum(1) + b[i_all]
             x_uj = (p * q[j]).sum(1) + b[j]
             loss = F.softplus(x_uj - x_ui).mean() + self.reg * (pc[r_all] ** 2).sum(1).mean()
@@ -272,16 +311,62 @@ class LMHybridRecommender(LMRecommender):
             net.P[torch.from_numpy(cold.astype(np.int64))] = pc.detach()
         log.info("folded in %d cold-start users", len(cold))
 
+    def _fold_in_items(self, items: np.ndarray, users: np.ndarray, positives: np.ndarray) -> None:
+        """Fit ``δ_j``, ``c_j`` of new items by BPR on their observed users (negatives: known items)."""
+        if self.fold_in_epochs == 0 or not self.text_prior:
+            return
+        uu, inv = np.unique(users, return_inverse=True)
+        with torch.no_grad():
+            p = torch.from_numpy(self._scores_vectors(uu))[torch.from_numpy(inv)]
+        pos = torch.from_numpy(np.searchsorted(items, positives))
+        u_t, j_t = torch.from_numpy(users), torch.from_numpy(positives)
+        keys = _keys(self.seen_)
+        pool = torch.from_numpy(np.flatnonzero(self.id_items_).astype(np.int64))
+        g = torch.Generator().manual_seed(int(self.seed) + 2)
+        dn = torch.nn.Parameter(torch.zeros(len(items), self._q.shape[1]))
+        cn = torch.nn.Parameter(torch.zeros(len(items)))
+        opt = torch.optim.Adam([dn, cn], lr=float(self.learning_rate))
+        for _ in range(int(self.fold_in_epochs)):
+            k = sample_negatives(u_t, keys, pool, self.n_items_, g)
+            x_uj = (p * (self._q[j_t] + dn[pos])).sum(1) + self._b[j_t] + cn[pos]
+            x_uk = (p * self._q[k]).sum(1) + self._b[k]
+            loss = F.softplus(x_uk - x_uj).mean() + self.reg_lm * (dn ** 2).sum(1).mean() + self.reg * (cn ** 2).mean()
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+        with torch.no_grad():
+            it = torch.from_numpy(items.astype(np.int64))
+            self.net_.delta[it] = dn.detach()
+            self.net_.c[it] = cn.detach()
+        self.folded_items_[items] = True
+        self._refresh()
+
     # ---------------------------------------------------------------- score
     def _refresh(self) -> None:
         with torch.no_grad():
-            self._q, self._b = self.net_.items(torch.from_numpy(self.item_emb_),
-                                               torch.from_numpy(self.trained_items_).float())
+            x, mask = torch.from_numpy(self.item_emb_), torch.from_numpy(self.id_items_).float()
+            self._q, self._b = self.net_.items(x, mask)
+            self._y = self.net_.history_items(x, mask)
+
+    def _user_vecs(self, users: np.ndarray | None, z: torch.Tensor | None, n: int) -> torch.Tensor:
+        with torch.no_grad():
+            u = torch.from_numpy(users.astype(np.int64)) if users is not None else None
+            bags = None
+            if self._y is not None and users is not None:
+                bags = self._known_bags(users, self.history_window)
+            return self.net_.users(u, z, n, self._y, bags)
+
+    def _scores_vectors(self, users: np.ndarray) -> np.ndarray:
+        """``p_u`` of known users (what attribute-leakage probes read)."""
+        return self._user_vecs(users, torch.from_numpy(self.profile_emb_[users]), len(users)).numpy()
+
+    def user_vectors(self, users: np.ndarray) -> np.ndarray:
+        """The user factors ``p_u`` (free factor + history term [+ profile])."""
+        return self._scores_vectors(self._check_users(users))
 
     def _scores(self, users: np.ndarray | None, z: torch.Tensor | None, n: int) -> np.ndarray:
         with torch.no_grad():
-            u = torch.from_numpy(users.astype(np.int64)) if users is not None else None
-            p = self.net_.users(u, z, n)
+            p = self._user_vecs(users, z, n)
             return (p @ self._q.T + self._b).numpy().astype(np.float32)
 
     def _score_known(self, users: np.ndarray) -> np.ndarray:
@@ -302,6 +387,6 @@ class LMHybridRecommender(LMRecommender):
     def _set_model_state(self, state: dict[str, np.ndarray]) -> None:
         self.item_emb_, self.profile_emb_ = state["item_emb"], state["profile_emb"]
         self.net_ = _Hybrid(self.item_emb_, self.n_users_, self.embedding_size, bool(self.use_profile),
-                            torch.Generator().manual_seed(0))
+                            self.history_window is not None, torch.Generator().manual_seed(0), bool(self.text_prior))
         self.net_.load_state_dict({k[4:]: torch.from_numpy(v.copy()) for k, v in state.items() if k.startswith("net.")})
         self._refresh()

@@ -31,34 +31,12 @@ import torch.nn.functional as F
 from recfair.data import text as T
 from recfair.errors import check_fraction, check_nonneg_float, check_param
 from recfair.models.base import Penalty, PenaltyBatch
-from recfair.models.lm.common import LMRecommender, time_ordered_rows
+from recfair.models.lm.common import LMRecommender, history_bags, time_ordered_rows
 
 log = logging.getLogger(__name__)
 
-
-def history_bags(indptr, indices, users, targets, dropout, rng, window=None, ends=None):
-    """Per example: the user's items minus the target, each kept with prob ``1 - dropout``.
-
-    A row is ``indices[indptr[u]:indptr[u+1]]``; with ``ends`` only the items
-    before position ``ends[b]`` of the row are used (time-ordered rows give the
-    prefix before the target) and with ``window`` only the last ``window`` of
-    those.  Returns ``(cols, offsets, counts)`` for ``F.embedding_bag``.
-    """
-    stop = indptr[users + 1] if ends is None else indptr[users] + np.asarray(ends, dtype=np.int64)
-    starts = indptr[users] if window is None else np.maximum(indptr[users], stop - int(window))
-    counts = stop - starts
-    total = int(counts.sum())
-    rows = np.repeat(np.arange(len(users)), counts)
-    first = np.repeat(np.cumsum(counts) - counts, counts)
-    cols = indices[np.repeat(starts, counts) + (np.arange(total) - first)]
-    keep = np.ones(total, dtype=bool) if targets is None else cols != np.asarray(targets)[rows]
-    if dropout > 0:
-        keep &= rng.random(total) >= dropout
-    rows, cols = rows[keep], cols[keep]
-    cnt = np.bincount(rows, minlength=len(users))
-    offsets = np.cumsum(cnt) - cnt
-    return (torch.from_numpy(cols.astype(np.int64)), torch.from_numpy(offsets.astype(np.int64)),
-            torch.from_numpy(cnt.astype(np.float32)))
+#: learning rate of the item / user fold-in steps in ``observe``
+FOLD_IN_LR = 0.01
 
 
 class _Towers(torch.nn.Module):
@@ -110,6 +88,8 @@ class LMFrozenRecommender(LMRecommender):
         Training-time dropout of history items and of item-id parts.
     use_item_ids, use_profile:
         Switch the learned id embeddings / the profile pathway off.
+    fold_in_epochs:
+        Adam steps (learning rate 0.01) fitting the id parts of new items in :meth:`observe`.
     patience:
         Epochs without validation nDCG@10 improvement before stopping (with ``valid``).
     encoder, encoder_batch_size:
@@ -141,6 +121,7 @@ class LMFrozenRecommender(LMRecommender):
         id_dropout: float = 0.2,
         use_item_ids: bool = True,
         use_profile: bool = True,
+        fold_in_epochs: int = 100,
         patience: int = 3,
         seed: int = 0,
         encoder: str | None = None,
@@ -163,6 +144,7 @@ class LMFrozenRecommender(LMRecommender):
         self.id_dropout = id_dropout
         self.use_item_ids = use_item_ids
         self.use_profile = use_profile
+        self.fold_in_epochs = fold_in_epochs
         self.patience = patience
         self.seed = seed
         self.encoder = encoder
@@ -176,6 +158,8 @@ class LMFrozenRecommender(LMRecommender):
     def _check_params(self) -> None:
         owner = type(self).__name__
         check_nonneg_float(self.reg, "reg", owner)
+        f = self.fold_in_epochs
+        check_param(f, "fold_in_epochs", owner, "a non-negative int", isinstance(f, int) and not isinstance(f, bool) and f >= 0)
         check_param(self.history_sampling, "history_sampling", owner, "'prefix' or 'leave-one-out'",
                     self.history_sampling in ("prefix", "leave-one-out"))
         check_fraction(self.history_dropout, "history_dropout", owner, closed=True)
@@ -300,17 +284,14 @@ class LMFrozenRecommender(LMRecommender):
         """Cache item-side outputs for scoring (after training or loading)."""
         self.net_.eval()
         with torch.no_grad():
-            q, b, h = self.net_.items(torch.from_numpy(self.item_emb_), torch.from_numpy(self.trained_items_).float())
+            q, b, h = self.net_.items(torch.from_numpy(self.item_emb_), torch.from_numpy(self.id_items_).float())
         self._q, self._b, self._h = q, b, h
 
     def _user_vectors(self, z: torch.Tensor | None, users: np.ndarray | None, n: int) -> torch.Tensor:
         if users is None:
             bags = (torch.zeros(0, dtype=torch.int64), torch.zeros(n, dtype=torch.int64), torch.zeros(n))
         else:
-            # stored histories are most recent first: the window is the row's head
-            hi = self.history_indptr_
-            ends = None if self.history_window is None else np.minimum(hi[users + 1] - hi[users], self.history_window)
-            bags = history_bags(hi, self.history_items_.astype(np.int64), users, None, 0.0, None, None, ends)
+            bags = self._known_bags(users, self.history_window)
         with torch.no_grad():
             return self.net_.users(z, self._h, bags)
 
@@ -318,6 +299,33 @@ class LMFrozenRecommender(LMRecommender):
         z = torch.from_numpy(self.profile_emb_[users])
         p = self._user_vectors(z, users, len(users))
         return (p @ self._q.T + self._b).numpy()
+
+    def _fold_in_items(self, items: np.ndarray, users: np.ndarray, positives: np.ndarray) -> None:
+        """Fit ``e_j``, ``c_j`` of new items by softmax over the known items, users and the rest fixed."""
+        if not self.use_item_ids or self.fold_in_epochs == 0:
+            return
+        uu, inv = np.unique(users, return_inverse=True)
+        p = self._user_vectors(torch.from_numpy(self.profile_emb_[uu]), uu, len(uu))[torch.from_numpy(inv)]
+        known = torch.from_numpy(self.id_items_ | np.isin(np.arange(self.n_items_), items))
+        it, target = torch.from_numpy(items.astype(np.int64)), torch.from_numpy(positives.astype(np.int64))
+        e = torch.nn.Parameter(torch.zeros(len(items), self._q.shape[1]))
+        c = torch.nn.Parameter(torch.zeros(len(items)))
+        opt = torch.optim.Adam([e, c], lr=FOLD_IN_LR)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(self.seed)
+            for _ in range(int(self.fold_in_epochs)):
+                q = self._q.index_add(0, it, e)
+                b = self._b.index_add(0, it, c)
+                logits = (p @ q.T + b).masked_fill(~known, float("-inf"))
+                loss = F.cross_entropy(logits, target) + self.reg * (e ** 2).sum(1).mean()
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+        with torch.no_grad():
+            self.net_.item_id[it] = e.detach()
+            self.net_.bias_id[it] = c.detach()
+        self.folded_items_[items] = True
+        self._refresh()
 
     def score_texts(self, user_texts: Sequence[str], users: np.ndarray | None = None) -> np.ndarray:
         """Scores from user (profile) texts; with ``users``, their known history is added."""

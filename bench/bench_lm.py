@@ -1,0 +1,213 @@
+"""Large-model recommenders on ML-100K (issue 4).
+
+Sections (all on this machine, numbers printed and optionally written as JSON):
+
+1. **Encoding** the 1,682 item texts with all-MiniLM-L6-v2: ``TextEncoder`` into an
+   empty cache vs ``SentenceTransformer.encode`` called directly with the same batch
+   size, alternated ``--repeats`` times (median items/s; model loading excluded from
+   both); then a fresh ``TextEncoder`` on the filled cache (all hits: the time of the
+   whole ``encode`` call, model never loaded).
+2. **Reference protocol** (user-temporal, test 0.2, full ranking, all 943 users):
+   nDCG@10 / Recall@10 and training time of lm-frozen and lm-hybrid next to
+   Popularity, ItemKNN and BPR-MF (default parameters; metrics from ``recfair.metrics.evaluate``).
+3. **Cold start** (``recfair.models.lm.coldstart``): cold-items (20% of the items held
+   out; candidates = held-out items; baseline popularity among new items counted on a
+   seeded other half of the test users; everything scored on the evaluated half) and
+   cold-users (20% of the users held out, known by profile + first 5 interactions via
+   ``observe``; baseline Popularity).  Classic models' refusals are shown.
+4. **lm-finetune / lm-classifier at ML-100K size**: ``--steps`` mini-batches of one epoch
+   are timed and the time of a full epoch (all training interactions) is
+   *extrapolated* from the mean step time, plus the time to re-encode the catalogue
+   (lm-finetune).  On CUDA too when ``torch.cuda.is_available()``.
+
+Run: nice .venv/bin/python bench/bench_lm.py [--repeats 3] [--steps 4] [--json out.json]
+     [--only encode,warm,cold,finetune] [--threads N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import statistics
+import tempfile
+import time
+
+import numpy as np
+
+
+def section_encode(args, ds) -> dict:
+    from sentence_transformers import SentenceTransformer
+
+    from recfair.data.text import render_items
+    from recfair.models.lm.encoder import TextEncoder
+
+    texts = render_items(ds)
+    ours, direct = [], []
+    enc = TextEncoder(batch_size=args.batch_size, cache_dir=tempfile.mkdtemp())
+    st = SentenceTransformer(str(enc.path), device="cpu")
+    enc.load_model()
+    st.encode(texts[:64], batch_size=args.batch_size)  # warm-up both
+    enc._encode_uncached(texts[:64])
+    for _ in range(args.repeats):
+        e = TextEncoder(batch_size=args.batch_size, cache_dir=tempfile.mkdtemp())
+        e._st = enc._st  # same loaded model: loading is not part of the rate
+        t0 = time.perf_counter()
+        a = e.encode(texts)
+        ours.append(len(texts) / (time.perf_counter() - t0))
+        t0 = time.perf_counter()
+        b = st.encode(texts, batch_size=args.batch_size, normalize_embeddings=True)
+        direct.append(len(texts) / (time.perf_counter() - t0))
+    cache = e.cache_dir
+    hit = TextEncoder(batch_size=args.batch_size, cache_dir=cache)
+    t0 = time.perf_counter()
+    c = hit.encode(texts)
+    hit_s = time.perf_counter() - t0
+    out = {
+        "items": len(texts),
+        "recfair_items_per_s": statistics.median(ours),
+        "direct_items_per_s": statistics.median(direct),
+        "ratio": statistics.median(ours) / statistics.median(direct),
+        "runs_recfair": ours,
+        "runs_direct": direct,
+        "max_abs_diff": float(np.abs(a - b).max()),
+        "cache_hit_seconds": hit_s,
+        "cache_hits": hit.last_stats["hits"],
+        "model_loaded_on_hit": hit._st is not None,
+        "identical_on_hit": bool(np.array_equal(a, c)),
+    }
+    print(f"encode {len(texts)} items, batch {args.batch_size}: recfair {out['recfair_items_per_s']:.0f} items/s, "
+          f"direct sentence-transformers {out['direct_items_per_s']:.0f} items/s (ratio {out['ratio']:.3f}; "
+          f"runs {[round(x) for x in ours]} vs {[round(x) for x in direct]}); max |diff| {out['max_abs_diff']:.1e}")
+    print(f"second run (cache): {hit_s:.3f}s, {out['cache_hits']} hits, model loaded: {out['model_loaded_on_hit']}")
+    return out
+
+
+def _eval(model, split, k=10) -> tuple[float, float]:
+    from recfair.metrics import evaluate
+
+    users = np.flatnonzero(split.test.user_counts > 0)
+    recs = model.recommend(users, k=k)
+    ev = evaluate(recs, split.test, train=split.train, k=k, metrics=["ndcg", "recall"])
+    return float(ev.overall[f"ndcg@{k}"]), float(ev.overall[f"recall@{k}"])
+
+
+def section_warm(args, ds) -> list[dict]:
+    from recfair.data.split import make_split
+    from recfair.models.registry import create_model
+
+    split = make_split(ds, "user-temporal", test_size=0.2)
+    rows = []
+    for name in ("popularity", "itemknn", "bpr", "lm-frozen", "lm-hybrid"):
+        params = {"seed": args.seed, "progress": False} if name in ("bpr", "lm-frozen", "lm-hybrid") else {}
+        model = create_model(name, **params)
+        t0 = time.perf_counter()
+        model.fit(split.train)
+        fit = time.perf_counter() - t0
+        nd, rc = _eval(model, split)
+        rows.append({"model": name, "ndcg@10": nd, "recall@10": rc, "fit_seconds": fit})
+        print(f"{name:12s} nDCG@10 {nd:.4f}  Recall@10 {rc:.4f}  fit {fit:7.1f}s", flush=True)
+    return rows
+
+
+def section_cold(args, ds) -> list[dict]:
+    from recfair.data.split import make_split
+    from recfair.models.lm.coldstart import evaluate_cold_items, evaluate_cold_users
+    from recfair.models.registry import create_model
+
+    def models(names):
+        out = {}
+        for n in names:
+            out[n] = create_model(n, **({"seed": args.seed, "progress": False} if n in ("bpr", "lm-frozen", "lm-hybrid") else {}))
+        return out
+
+    items = evaluate_cold_items(models(["lm-frozen", "lm-hybrid", "bpr", "itemknn", "popularity"]),
+                                make_split(ds, "cold-items", test_size=0.2, seed=args.seed), seed=args.seed)
+    users = evaluate_cold_users(models(["lm-frozen", "lm-hybrid", "popularity", "bpr", "itemknn"]),
+                                make_split(ds, "cold-users", test_size=0.2, seed=args.seed, n_history=5))
+    rows = []
+    for table in (items, users):
+        for r in table.to_dict("records"):
+            rows.append(r)
+            status = "" if r["status"] == "ok" else "  " + r["status"][:110]
+            print(f"{r['protocol']:10s} {r['model']:22s} nDCG@10 {r['ndcg@10']:.4f}  Recall@10 {r['recall@10']:.4f}  "
+                  f"users {r['users']}{status}", flush=True)
+    return rows
+
+
+FINETUNE_CONFIGS = [
+    ("lm-finetune", {"encoder_mode": "lora"}),
+    ("lm-finetune", {"encoder_mode": "full", "learning_rate": 5e-5}),
+    ("lm-classifier", {"encoder_mode": "frozen"}),
+    ("lm-classifier", {"encoder_mode": "lora"}),
+    ("lm-classifier", {"encoder_mode": "full", "learning_rate": 5e-5}),
+]
+
+
+def section_finetune(args, ds) -> list[dict]:
+    import torch
+
+    from recfair.data.split import make_split
+    from recfair.models.registry import create_model
+
+    split = make_split(ds, "user-temporal", test_size=0.2)
+    n = split.train.n_interactions
+    devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+    rows = []
+    for device in devices:
+        steps = args.steps if device == "cpu" else max(args.steps, 50)
+        for name, params in FINETUNE_CONFIGS:
+            model = create_model(name, epochs=1, batch_size=args.ft_batch_size, steps_per_epoch=steps, device=device,
+                                 seed=args.seed, progress=False, **params)
+            t0 = time.perf_counter()
+            model.fit(split.train)
+            total = time.perf_counter() - t0
+            rec = model.history_log_[0]
+            per_step = rec["train_seconds"] / rec["steps"]
+            refresh = rec["seconds"] - rec["train_seconds"]
+            full_steps = math.ceil(n / args.ft_batch_size)
+            epoch = per_step * full_steps + refresh
+            label = f"{name} ({params['encoder_mode']})"
+            rows.append({"model": label, "device": device, "batch_size": args.ft_batch_size, "steps_timed": rec["steps"],
+                         "seconds_per_step": per_step, "steps_per_epoch": full_steps, "refresh_seconds": refresh,
+                         "epoch_seconds_extrapolated": epoch, "fit_seconds_measured": total})
+            print(f"{label:28s} {device}: {per_step:.3f}s/step (batch {args.ft_batch_size}, {rec['steps']} steps timed) "
+                  f"→ one epoch = {full_steps} steps ≈ {epoch / 60:.1f} min (extrapolated; incl. {refresh:.1f}s "
+                  f"catalogue re-encoding)", flush=True)
+    return rows
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--only", default="encode,warm,cold,finetune")
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--batch-size", type=int, default=64, help="encoding batch size")
+    ap.add_argument("--steps", type=int, default=4, help="mini-batches timed per fine-tuning config on CPU")
+    ap.add_argument("--ft-batch-size", type=int, default=32)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's)")
+    ap.add_argument("--json", default=None, help="write all results to this JSON file")
+    args = ap.parse_args()
+    import torch
+
+    from recfair.data.loaders import load_dataset
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    print(f"torch threads: {torch.get_num_threads()}, CUDA: {torch.cuda.is_available()}")
+    ds = load_dataset("ml-100k")
+    results = {}
+    sections = {"encode": section_encode, "warm": section_warm, "cold": section_cold, "finetune": section_finetune}
+    for name in args.only.split(","):
+        print(f"\n-- {name}", flush=True)
+        t0 = time.perf_counter()
+        results[name] = sections[name](args, ds)
+        print(f"-- {name} done in {time.perf_counter() - t0:.0f}s", flush=True)
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(results, f, indent=2, default=float)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

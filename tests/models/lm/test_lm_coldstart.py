@@ -1,0 +1,97 @@
+"""Cold start: LM models place new items by their text and new users by profile + first interactions;
+classic models refuse both with the documented messages."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from lm_fixtures import themed_dataset
+from recfair.data.split import make_split
+from recfair.errors import COLD_ITEMS, COLD_USERS, ColdStartError
+from recfair.models.lm.coldstart import NEW_ITEM_POPULARITY, evaluate_cold_items, evaluate_cold_users, new_item_popularity
+from recfair.models.registry import create_model
+
+
+@pytest.fixture(scope="module")
+def data():
+    return themed_dataset(n_users=80, n_items=100, seed=1)
+
+
+def lm_models(tiny_bert):
+    kw = dict(embedding_size=16, batch_size=64, encoder=tiny_bert, progress=False)
+    return {
+        "lm-frozen": create_model("lm-frozen", epochs=10, learning_rate=0.01, **kw),
+        "lm-hybrid": create_model("lm-hybrid", epochs=6, **kw),
+    }
+
+
+def test_new_items_lm_models_beat_new_item_popularity(data, tiny_bert):
+    split = make_split(data, "cold-items", test_size=0.2, seed=0)
+    models = {**lm_models(tiny_bert), "bpr": create_model("bpr", embedding_size=8, epochs=2, progress=False),
+              "itemknn": create_model("itemknn")}
+    table = evaluate_cold_items(models, split).set_index("model")
+    base = table.loc[NEW_ITEM_POPULARITY, "ndcg@10"]
+    assert 0 < base < 1
+    for name in ("lm-frozen", "lm-hybrid"):
+        assert table.loc[name, "status"] == "ok"
+        assert table.loc[name, "ndcg@10"] > base + 0.1
+    n_cold = int((split.test.item_counts > 0).sum())
+    for name, cls in (("bpr", "BPRRecommender"), ("itemknn", "ItemKNNRecommender")):
+        assert table.loc[name, "status"] == "refused: " + COLD_ITEMS.format(name=cls, n=n_cold)
+        assert np.isnan(table.loc[name, "ndcg@10"])
+
+
+def test_new_item_popularity_counts_only_the_other_half(data):
+    split = make_split(data, "cold-items", test_size=0.2, seed=0)
+    recs, evaluated = new_item_popularity(split, k=5, seed=3)
+    test = split.test
+    early = np.setdiff1d(np.flatnonzero(test.user_counts > 0), evaluated)
+    assert len(early) in (len(evaluated), len(evaluated) - 1) and not set(early) & set(evaluated)
+    counts = np.bincount(test.item[np.isin(test.user, early)], minlength=test.n_items)
+    top = recs.items[0]
+    assert np.all(np.diff(counts[top]) <= 0) and set(top) <= set(np.flatnonzero(test.item_counts > 0))
+    np.testing.assert_array_equal(recs.users, evaluated)
+
+
+def test_new_users_lm_models_beat_popularity(data, tiny_bert):
+    split = make_split(data, "cold-users", test_size=0.2, seed=0, n_history=5)
+    models = {**lm_models(tiny_bert), "popularity": create_model("popularity"),
+              "bpr": create_model("bpr", embedding_size=8, epochs=2, progress=False)}
+    table = evaluate_cold_users(models, split).set_index("model")
+    base = table.loc["popularity", "ndcg@10"]
+    for name in ("lm-frozen", "lm-hybrid"):
+        assert table.loc[name, "ndcg@10"] > base + 0.03, table
+    n_cold = int((split.history.user_counts > 0).sum())
+    first = int(np.flatnonzero(split.history.user_counts > 0)[0])
+    assert table.loc["bpr", "status"] == "refused: " + COLD_USERS.format(name="BPRRecommender", n=n_cold, example=first)
+
+
+def test_observe_masks_history_and_a_profile_alone_gives_a_list(data, tiny_bert):
+    split = make_split(data, "cold-users", test_size=0.2, seed=0, n_history=5)
+    model = lm_models(tiny_bert)["lm-frozen"].fit(split.train)
+    cold = np.flatnonzero(split.history.user_counts > 0)
+    before = model.recommend(cold[:3], k=10)  # profile only: allowed, no history yet
+    assert (before.items >= 0).all()
+    model.observe(split.history)
+    after = model.recommend(cold, k=10)
+    hist = split.history.matrix
+    for u, row in zip(after.users, after.items):
+        assert not set(row) & set(hist.indices[hist.indptr[u] : hist.indptr[u + 1]])
+    assert len(model.history_of(int(cold[0]))) == 5
+
+
+def test_classic_observe_refuses_new_users(data):
+    split = make_split(data, "cold-users", test_size=0.2, seed=0, n_history=5)
+    bpr = create_model("bpr", embedding_size=8, epochs=1, progress=False).fit(split.train)
+    with pytest.raises(ColdStartError) as err:
+        bpr.observe(split.history)
+    assert "cannot recommend to users it was not trained on" in str(err.value)
+    # known users' later interactions are recorded and masked
+    warm = make_split(data, "user-temporal", test_size=0.2)
+    pop = create_model("popularity").fit(warm.train)
+    pop.observe(warm.test)
+    recs = pop.recommend(np.arange(5), k=10)
+    seen = (warm.train.matrix + warm.test.matrix).tocsr()
+    for u, row in zip(recs.users, recs.items):
+        assert not set(row) & set(seen.indices[seen.indptr[u] : seen.indptr[u + 1]])
