@@ -41,3 +41,13 @@ def test_models_lists_registry():
     assert res.returncode == 0
     for name in ("random", "popularity", "itemknn", "mf", "bpr"):
         assert name in res.stdout
+
+
+@pytest.mark.parametrize("model, split, what", [("bpr", "cold-users", "users"), ("itemknn", "cold-items", "items")])
+def test_classic_models_refuse_cold_splits_before_training(model, split, what):
+    from recfair.cli.train import COLD_SPLIT
+
+    res = run_cli("train", model, "--split", split, "--out", "unused-run-dir")
+    assert res.returncode == 2
+    klass = {"bpr": "BPRRecommender", "itemknn": "ItemKNNRecommender"}[model]
+    assert COLD_SPLIT.format(name=klass, what=what, models="").split(" Use one of")[0] in res.stderr

@@ -14,6 +14,12 @@ from recfair.errors import RecfairError
 SPLIT_CHOICES = ("random", "user-temporal", "global-temporal", "leave-last", "cold-users", "cold-items")
 
 BAD_PARAM_SYNTAX = "--param expects key=value (e.g. --param epochs=20); got '{raw}'"
+COLD_SPLIT = (
+    "{name} cannot recommend on the cold-{what} split: it has no representation for {what} it was not trained on. "
+    "Use one of: {models}."
+)
+COLD_USER_MODELS = "popularity, lm-frozen, lm-finetune, lm-classifier, lm-hybrid"
+COLD_ITEM_MODELS = "lm-frozen, lm-finetune, lm-hybrid"
 BAD_SPLIT = "Unknown split '{split}'. Choose one of: {choices}."
 
 
@@ -137,7 +143,8 @@ def register(app: typer.Typer) -> None:
         if split not in SPLIT_CHOICES:
             raise RecfairError(BAD_SPLIT.format(split=split, choices=", ".join(SPLIT_CHOICES)))
         params = parse_params(param)
-        get_model_class(model)  # unknown model: fail before loading any data
+        klass = get_model_class(model)  # unknown model: fail before loading any data
+        _check_cold_support(klass, split)
         from recfair.data import load_dataset, make_split
 
         ds = load_dataset(dataset)
@@ -183,6 +190,16 @@ def register(app: typer.Typer) -> None:
         tmp = run.path / (METRICS_FILE + ".tmp")
         tmp.write_text(json.dumps({name: float(v) for name, v in ev.overall.items()}, indent=2))
         tmp.replace(run.path / METRICS_FILE)
+
+
+def _check_cold_support(klass, split: str) -> None:
+    """Refuse a cold-start split up front (before any training) for models that cannot serve it."""
+    from recfair.errors import ColdStartError
+
+    if split == "cold-users" and not klass.supports_cold_users:
+        raise ColdStartError(COLD_SPLIT.format(name=klass.__name__, what="users", models=COLD_USER_MODELS))
+    if split == "cold-items" and not klass.supports_cold_items:
+        raise ColdStartError(COLD_SPLIT.format(name=klass.__name__, what="items", models=COLD_ITEM_MODELS))
 
 
 def _headline(k: int) -> list[str]:

@@ -47,6 +47,6 @@ def create_model(name: str, **params: Any):
     unknown = sorted(set(params) - set(allowed))
     if unknown:
         raise RecfairError(
-            f"Unknown parameter(s) {', '.join(unknown)} for model '{name}'. Valid parameters: {', '.join(allowed)}."
+            f"Unknown parameter(s) {', '.join(unknown)} for model '{name}'. Valid parameters: {', '.join(allowed) or '(none)'}."
         )
     return klass(**params)

@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 
 from recfair.data.dataset import Dataset
+from recfair.models.base import Penalty
 
 
 def themed_dataset(n_users: int = 60, n_items: int = 40, per_user: int = 14, seed: int = 0) -> Dataset:
@@ -43,3 +44,17 @@ def themed_dataset(n_users: int = 60, n_items: int = 40, per_user: int = 14, see
             rows.append((f"u{u}", f"m{j}", 4.0, 1000 * u + t))
     frame = pd.DataFrame(rows, columns=["user", "item", "rating", "timestamp"])
     return Dataset.from_frame(frame, users=users, items=items, name="themes")
+
+
+class RecordingPenalty(Penalty):
+    """Records what it is given; adds a small L2 term on user embeddings."""
+
+    def __init__(self, weight: float) -> None:
+        self.weight, self.bound, self.batches = weight, None, []
+
+    def bind(self, train) -> None:
+        self.bound = train
+
+    def __call__(self, batch):
+        self.batches.append(batch)
+        return self.weight * (batch.user_embeddings ** 2).sum(1).mean()

@@ -95,3 +95,30 @@ def test_classic_observe_refuses_new_users(data):
     seen = (warm.train.matrix + warm.test.matrix).tocsr()
     for u, row in zip(recs.users, recs.items):
         assert not set(row) & set(seen.indices[seen.indptr[u] : seen.indptr[u + 1]])
+
+
+@pytest.mark.parametrize("name", ["lm-frozen", "lm-hybrid"])
+def test_observed_interactions_fold_new_items_in(data, tiny_bert, name):
+    split = make_split(data, "cold-items", test_size=0.2, seed=0)
+    model = lm_models(tiny_bert)[name].fit(split.train)
+    new = np.flatnonzero(split.test.item_counts > 0)
+    others = np.arange(60, 70)  # users who observe nothing: only new items' scores may move
+    before = model.score(others)
+    early = split.test.subset(split.test.user < 40)
+    model.observe(early)
+    folded = np.unique(early.item)
+    assert model.folded_items_[folded].all() and not model.folded_items_[np.setdiff1d(new, folded)].any()
+    after = model.score(others)
+    assert not np.allclose(before[:, folded], after[:, folded])
+    old = np.flatnonzero(model.trained_items_)
+    np.testing.assert_allclose(before[:, old], after[:, old], rtol=1e-5, atol=1e-5)  # known items untouched
+
+
+def test_with_early_interactions_lm_models_still_beat_new_item_popularity(data, tiny_bert):
+    split = make_split(data, "cold-items", test_size=0.2, seed=0)
+    table = evaluate_cold_items({**lm_models(tiny_bert), "bpr": create_model("bpr", epochs=1, progress=False)},
+                                split, observe_early=True).set_index("model")
+    base = table.loc[NEW_ITEM_POPULARITY, "ndcg@10"]
+    assert (table.loc[["lm-frozen", "lm-hybrid"], "ndcg@10"] > base).all(), table
+    assert table.loc["bpr", "status"].startswith("refused: BPRRecommender cannot score items it was not trained on")
+    assert set(table["protocol"]) == {"cold-items+early"}

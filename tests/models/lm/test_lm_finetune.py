@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from lm_fixtures import RecordingPenalty
 from recfair.errors import COLD_ITEMS, BAD_PARAM, ColdStartError, RecfairError
 from recfair.models.base import Recommender
 from recfair.models.lm.classifier import MULTILABEL_ONLY
@@ -110,3 +111,20 @@ def test_bad_settings_are_clear(tiny_bert, themes_split):
         make("classifier-full-multilabel", tiny_bert).fit(themes_split.train,
                                                           sample_weight=np.ones(themes_split.train.n_interactions))
     assert str(err.value) == MULTILABEL_ONLY.format(what="sample_weight")
+
+
+@pytest.mark.parametrize("case", ["finetune-lora", "classifier-frozen"])
+def test_penalty_and_sample_weight_hooks(case, tiny_bert, themes_split):
+    train = themes_split.train
+    kw = {"epochs": 1, "steps_per_epoch": 3}
+    plain = make(case, tiny_bert, **kw).fit(train).score(np.arange(4))
+    zero = make(case, tiny_bert, **kw).fit(train, penalty=RecordingPenalty(0.0)).score(np.arange(4))
+    np.testing.assert_array_equal(plain, zero)
+    ones = make(case, tiny_bert, **kw).fit(train, sample_weight=np.ones(train.n_interactions)).score(np.arange(4))
+    np.testing.assert_array_equal(plain, ones)
+    pen = RecordingPenalty(5.0)
+    make(case, tiny_bert, **kw).fit(train, penalty=pen)
+    assert len(pen.batches) == 3 and pen.bound is train
+    b = pen.batches[0]
+    assert b.losses.shape == b.users.shape == b.predictions.shape == (32,)
+    assert b.user_embeddings.shape == (32, 32) and b.item_embeddings.shape == (32, 32)

@@ -9,7 +9,8 @@ import pytest
 import torch
 
 from recfair.errors import BAD_PARAM, RecfairError
-from recfair.models.base import Penalty, Recommender
+from lm_fixtures import RecordingPenalty
+from recfair.models.base import Recommender
 from recfair.models.lm.common import BAD_TEXT_USERS
 from recfair.models.registry import create_model
 
@@ -17,20 +18,6 @@ FAST = {
     "lm-frozen": {"epochs": 10, "embedding_size": 16, "batch_size": 64, "learning_rate": 0.01},
     "lm-hybrid": {"epochs": 6, "embedding_size": 16, "batch_size": 64},
 }
-
-
-class RecordingPenalty(Penalty):
-    """Records what it is given; adds a small L2 term on user embeddings."""
-
-    def __init__(self, weight: float) -> None:
-        self.weight, self.bound, self.batches = weight, None, []
-
-    def bind(self, train) -> None:
-        self.bound = train
-
-    def __call__(self, batch):
-        self.batches.append(batch)
-        return self.weight * (batch.user_embeddings ** 2).sum(1).mean()
 
 
 def make(name, tiny_bert, **kw):
@@ -117,7 +104,7 @@ def test_bad_params_are_clear(tiny_bert, themes_split):
     with pytest.raises(RecfairError) as err:
         make("lm-frozen", tiny_bert, history_sampling="random").fit(themes_split.train)
     assert str(err.value) == BAD_PARAM.format(param="history_sampling", owner="LMFrozenRecommender",
-                                              expected="'prefix' or 'leave-one-out'", value="random")
+                                              expected="one of prefix, random-cut, mixed, leave-one-out", value="random")
 
 
 def test_early_stopping_keeps_the_best_epoch(tiny_bert, themes):

@@ -48,6 +48,8 @@ class LMClassifierRecommender(LMTextModel):
         ``"softmax"`` (next item) or ``"multilabel"`` (future items of the user).
     init_from_text:
         Initialise the head rows from the items' text embeddings.
+    threads:
+        Torch intra-op threads (``None``: torch's setting).
     epochs, learning_rate, reg, batch_size, seed, accumulation_steps, steps_per_epoch,
     lora_r, lora_alpha, lora_targets, max_length, patience, device, checkpoint_dir,
     encoder, encoder_batch_size, user_fields, max_history, item_template, user_template:
@@ -74,6 +76,7 @@ class LMClassifierRecommender(LMTextModel):
         max_length: int = 128,
         patience: int = 2,
         seed: int = 0,
+        threads: int | None = None,
         device: str | None = None,
         checkpoint_dir: str | None = None,
         encoder: str | None = None,
@@ -99,6 +102,7 @@ class LMClassifierRecommender(LMTextModel):
         self.max_length = max_length
         self.patience = patience
         self.seed = seed
+        self.threads = threads
         self.device = device
         self.checkpoint_dir = checkpoint_dir
         self.encoder = encoder
@@ -117,7 +121,7 @@ class LMClassifierRecommender(LMTextModel):
         torch.nn.init.zeros_(head.bias)
         return head.to(self.tower_.device)
 
-    def fit(self, train, valid=None, *, sample_weight=None, penalty: Penalty | None = None):
+    def _fit(self, train, valid=None, *, sample_weight=None, penalty: Penalty | None = None):
         self._check_text_params(("frozen", "lora", "full"))
         check_param(self.loss, "loss", type(self).__name__, f"one of {', '.join(LOSSES)}", self.loss in LOSSES)
         check_nonneg_float(self.reg, "reg", type(self).__name__)

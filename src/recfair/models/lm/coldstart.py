@@ -8,7 +8,8 @@ Two protocols over splits made by :func:`recfair.data.split.make_split`:
     the test users.  Baseline **popularity among new items**: the test users are
     cut in two seeded halves; the baseline ranks new items by how many users of
     the first half ("early adopters") interacted with them, and every model is
-    scored on the second half only.  (Counting popularity from the evaluated
+    scored on the second half only; ``random-new-items`` (a seeded random order)
+    is the no-information floor.  (Counting popularity from the evaluated
     users' own test interactions would leak the answer.)  Two variants: *text
     only* (models see nothing about the new items but their text) and
     ``observe_early`` (models get the early adopters' interactions through
@@ -39,6 +40,7 @@ from recfair.recommendations import Recommendations
 log = logging.getLogger(__name__)
 
 NEW_ITEM_POPULARITY = "popularity-new-items"
+NEW_ITEM_RANDOM = "random-new-items"
 COLUMNS = ["protocol", "model", "ndcg@10", "recall@10", "users", "fit_seconds", "status"]
 
 
@@ -94,7 +96,12 @@ def evaluate_cold_items(
     early = test.subset(~np.isin(test.user, evaluated))
     candidates = np.flatnonzero(test.item_counts > 0)
     protocol = "cold-items+early" if observe_early else "cold-items"
-    rows = [_row(protocol, NEW_ITEM_POPULARITY, base, test, k, 0.0)]
+    rng = np.random.default_rng(seed)
+    noise = rng.random((len(evaluated), len(candidates)))
+    top = np.argsort(-noise, axis=1, kind="stable")[:, :k]
+    rand = Recommendations(evaluated.astype(np.int32), candidates[top].astype(np.int32),
+                           np.take_along_axis(noise, top, axis=1).astype(np.float32))
+    rows = [_row(protocol, NEW_ITEM_POPULARITY, base, test, k, 0.0), _row(protocol, NEW_ITEM_RANDOM, rand, test, k, 0.0)]
     for name, model in models.items():
         t0 = time.perf_counter()
         try:

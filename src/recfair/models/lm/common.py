@@ -88,6 +88,35 @@ def history_bags(indptr, indices, users, targets, dropout, rng, window=None, end
             torch.from_numpy(cnt.astype(np.float32)))
 
 
+HISTORY_SAMPLING = ("prefix", "random-cut", "mixed", "leave-one-out")
+
+
+def history_ends(ranks: np.ndarray, mode: str, rng: np.random.Generator) -> np.ndarray:
+    """Where each training example's history ends in its user's time-ordered row.
+
+    ``"prefix"``: right before the target (next-item training); ``"random-cut"``: at a
+    uniform point in ``[0, rank]`` (the target is any later item, as for a new user's
+    whole future); ``"mixed"``: each example one of the two with probability 1/2.
+    """
+    if mode == "prefix":
+        return ranks
+    cut = rng.integers(0, ranks + 1)
+    if mode == "random-cut":
+        return cut
+    return np.where(rng.random(len(ranks)) < 0.5, cut, ranks)
+
+
+def pool_history(table: torch.Tensor, bags, norm: str = "mean") -> torch.Tensor:
+    """Pooled history vectors: the bag sums of ``table`` rows divided by ``n`` (``"mean"``) or
+    ``sqrt(n)`` (``"sqrt"``: shorter histories give smaller vectors, closer to the prior)."""
+    import torch.nn.functional as F
+
+    cols, offsets, counts = bags
+    total = F.embedding_bag(cols, table, offsets, mode="sum")
+    denom = counts.clamp(min=1.0) if norm == "mean" else counts.clamp(min=1.0).sqrt()
+    return total / denom.unsqueeze(1)
+
+
 class LMRecommender(Recommender):
     """Base of the ``lm-*`` models: texts, histories, cold start, text scoring.
 
@@ -112,6 +141,9 @@ class LMRecommender(Recommender):
         lr = getattr(self, "learning_rate", 1.0)
         check_param(lr, "learning_rate", owner, "a positive number",
                     isinstance(lr, (int, float)) and not isinstance(lr, bool) and lr > 0)
+        th = getattr(self, "threads", None)
+        check_param(th, "threads", owner, "None or a positive int",
+                    th is None or (isinstance(th, int) and not isinstance(th, bool) and th > 0))
         seed = getattr(self, "seed", 0)
         check_param(seed, "seed", owner, "an int", isinstance(seed, int) and not isinstance(seed, bool))
         fields = self.user_fields
@@ -192,12 +224,13 @@ class LMRecommender(Recommender):
         self.history_indptr_ = np.zeros(self.n_users_ + 1, dtype=np.int64)
         self.history_indptr_[1:] = np.cumsum([len(h) for h in hists])
         self.history_items_ = np.concatenate(hists).astype(np.int32)
-        self._after_observe(np.unique(interactions.user))
         new_items = np.unique(interactions.item[~self.trained_items_[interactions.item]])
-        if new_items.size:
-            # every observed interaction with those items (they have no training interaction)
-            sub = self.seen_.tocsc()[:, new_items].tocoo()
-            self._fold_in_items(new_items, sub.row.astype(np.int64), new_items[sub.col].astype(np.int64))
+        with self._threads():
+            self._after_observe(np.unique(interactions.user))
+            if new_items.size:
+                # every observed interaction with those items (they have no training interaction)
+                sub = self.seen_.tocsc()[:, new_items].tocoo()
+                self._fold_in_items(new_items, sub.row.astype(np.int64), new_items[sub.col].astype(np.int64))
         return self
 
     def _check_items(self, items: np.ndarray) -> np.ndarray:
@@ -298,12 +331,33 @@ class LMRecommender(Recommender):
         with a history pathway outside the text (``lm-frozen``, ``lm-hybrid``)
         add the given ``users``' known history / learned vector to the text.
         """
+        with self._threads():
+            return self._score_texts(user_texts, users)
+
+    def _score_texts(self, user_texts: Sequence[str], users: np.ndarray | None) -> np.ndarray:
         raise NotImplementedError
+
+    # ---------------------------------------------------------------- fit
+    def fit(self, train, valid=None, *, sample_weight=None, penalty=None) -> "LMRecommender":
+        """Train on ``train`` (early stopping on ``valid``'s nDCG@10 when given); returns ``self``."""
+        with self._threads():
+            self._fit(train, valid, sample_weight=sample_weight, penalty=penalty)
+        return self
+
+    def _fit(self, train, valid=None, *, sample_weight=None, penalty=None):
+        raise NotImplementedError
+
+    def _threads(self):
+        """Run a block with ``self.threads`` torch threads (``None``: leave torch's setting)."""
+        from recfair.models.classic._torch import torch_threads
+
+        return torch_threads(getattr(self, "threads", None))
 
     # ---------------------------------------------------------------- score
     def score(self, users: np.ndarray) -> np.ndarray:
         users = self._check_users(users)
-        return self._score_known(users)
+        with self._threads():
+            return self._score_known(users)
 
     def _score_known(self, users: np.ndarray) -> np.ndarray:
         raise NotImplementedError

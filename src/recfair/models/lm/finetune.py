@@ -122,7 +122,7 @@ class LMTextModel(LMRecommender):
     def _score_known(self, users: np.ndarray) -> np.ndarray:
         return self._score_user_texts(self._known_user_texts(users))
 
-    def score_texts(self, user_texts: Sequence[str], users: np.ndarray | None = None) -> np.ndarray:
+    def _score_texts(self, user_texts: Sequence[str], users: np.ndarray | None = None) -> np.ndarray:
         """Scores of user texts (profile + history titles, as :meth:`render_user_texts` makes them)."""
         texts, _ = self._check_texts(user_texts, users)
         return self._score_user_texts(texts)
@@ -151,6 +151,8 @@ class LMFinetuneRecommender(LMTextModel):
         Token budget per text.
     patience:
         Epochs without validation nDCG@10 improvement before stopping (with ``valid``).
+    threads:
+        Torch intra-op threads (``None``: torch's setting).
     device:
         ``None``: CUDA when available, else CPU.
     checkpoint_dir:
@@ -178,6 +180,7 @@ class LMFinetuneRecommender(LMTextModel):
         max_length: int = 128,
         patience: int = 2,
         seed: int = 0,
+        threads: int | None = None,
         device: str | None = None,
         checkpoint_dir: str | None = None,
         encoder: str | None = None,
@@ -203,6 +206,7 @@ class LMFinetuneRecommender(LMTextModel):
         self.max_length = max_length
         self.patience = patience
         self.seed = seed
+        self.threads = threads
         self.device = device
         self.checkpoint_dir = checkpoint_dir
         self.encoder = encoder
@@ -213,7 +217,7 @@ class LMFinetuneRecommender(LMTextModel):
         self.user_template = user_template
         self.progress = progress
 
-    def fit(self, train, valid=None, *, sample_weight=None, penalty: Penalty | None = None):
+    def _fit(self, train, valid=None, *, sample_weight=None, penalty: Penalty | None = None):
         owner = type(self).__name__
         self._check_text_params(("full", "lora"))
         check_nonneg_float(self.reg, "reg", owner)

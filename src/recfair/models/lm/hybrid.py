@@ -28,7 +28,7 @@ import torch.nn.functional as F
 from recfair.data import text as T
 from recfair.errors import check_nonneg_float, check_param
 from recfair.models.base import Penalty, PenaltyBatch
-from recfair.models.lm.common import LMRecommender, history_bags, time_ordered_rows
+from recfair.models.lm.common import LMRecommender, history_bags, history_ends, pool_history, time_ordered_rows
 
 log = logging.getLogger(__name__)
 
@@ -55,8 +55,9 @@ def _keys(m) -> torch.Tensor:
 
 class _Hybrid(torch.nn.Module):
     def __init__(self, x: np.ndarray, n_users: int, d: int, use_profile: bool, use_history: bool,
-                 g: torch.Generator, text_prior: bool = True) -> None:
+                 g: torch.Generator, text_prior: bool = True, history_norm: str = "mean") -> None:
         super().__init__()
+        self.history_norm = history_norm
         xc = x - x.mean(0, keepdims=True)
         _, sv, vt = np.linalg.svd(xc, full_matrices=False)
         k = min(d, vt.shape[0])
@@ -98,8 +99,7 @@ class _Hybrid(torch.nn.Module):
         if self.B is not None and z is not None:
             p = p + z @ self.B.T
         if y is not None and bags is not None:
-            cols, offsets, counts = bags
-            p = p + F.embedding_bag(cols, y, offsets, mode="sum") / counts.clamp(min=1.0).unsqueeze(1)
+            p = p + pool_history(y, bags, self.history_norm)
         return p
 
 
@@ -123,6 +123,8 @@ class LMHybridRecommender(LMRecommender):
         Optimisation steps when folding in cold-start users in :meth:`observe`.
     patience:
         Epochs without validation nDCG@10 improvement before stopping (with ``valid``).
+    threads:
+        Torch intra-op threads while fitting and scoring (``None``: torch's setting).
     encoder, encoder_batch_size, user_fields, max_history, item_template, user_template:
         Text model and rendering (as for ``lm-frozen``).
 
@@ -141,15 +143,18 @@ class LMHybridRecommender(LMRecommender):
         epochs: int = 30,
         learning_rate: float = 0.01,
         reg: float = 0.01,
-        reg_lm: float = 0.01,
+        reg_lm: float = 0.0001,
         batch_size: int = 4096,
         use_profile: bool = False,
-        history_window: int | None = 20,
+        history_window: int | None = 10,
+        history_sampling: str = "mixed",
+        history_norm: str = "mean",
         lr_decay: bool = True,
         text_prior: bool = True,
         fold_in_epochs: int = 100,
         patience: int = 5,
         seed: int = 0,
+        threads: int | None = 1,
         encoder: str | None = None,
         encoder_batch_size: int = 64,
         user_fields: Sequence[str] = T.DEFAULT_USER_FIELDS,
@@ -166,11 +171,14 @@ class LMHybridRecommender(LMRecommender):
         self.batch_size = batch_size
         self.use_profile = use_profile
         self.history_window = history_window
+        self.history_sampling = history_sampling
+        self.history_norm = history_norm
         self.lr_decay = lr_decay
         self.text_prior = text_prior
         self.fold_in_epochs = fold_in_epochs
         self.patience = patience
         self.seed = seed
+        self.threads = threads
         self.encoder = encoder
         self.encoder_batch_size = encoder_batch_size
         self.user_fields = list(user_fields)  # lists round-trip through JSON unchanged
@@ -180,12 +188,15 @@ class LMHybridRecommender(LMRecommender):
         self.progress = progress
 
     # ------------------------------------------------------------------ fit
-    def fit(self, train, valid=None, *, sample_weight=None, penalty: Penalty | None = None):
+    def _fit(self, train, valid=None, *, sample_weight=None, penalty: Penalty | None = None):
         from recfair.models.classic import _torch as tu
 
         owner = type(self).__name__
         check_nonneg_float(self.reg, "reg", owner)
         check_nonneg_float(self.reg_lm, "reg_lm", owner)
+        check_param(self.history_sampling, "history_sampling", owner, "one of prefix, random-cut, mixed",
+                    self.history_sampling in ("prefix", "random-cut", "mixed"))
+        check_param(self.history_norm, "history_norm", owner, "'mean' or 'sqrt'", self.history_norm in ("mean", "sqrt"))
         check_param(self.fold_in_epochs, "fold_in_epochs", owner, "a non-negative int",
                     isinstance(self.fold_in_epochs, int) and not isinstance(self.fold_in_epochs, bool)
                     and self.fold_in_epochs >= 0)
@@ -195,7 +206,7 @@ class LMHybridRecommender(LMRecommender):
         self.profile_emb_ = enc.encode(self.profile_texts_)
         g = tu.make_generator(self.seed)
         self.net_ = _Hybrid(self.item_emb_, self.n_users_, self.embedding_size, bool(self.use_profile),
-                            self.history_window is not None, g, bool(self.text_prior))
+                            self.history_window is not None, g, bool(self.text_prior), self.history_norm)
         use_penalty = penalty is not None and float(penalty.weight) != 0.0
         self._train(train, valid, sample_weight, penalty if use_penalty else None, g, tu)
         return self
@@ -221,6 +232,7 @@ class LMHybridRecommender(LMRecommender):
         keys = _keys(train.matrix)
         if self.history_window is not None:
             rows_indptr, rows_items, ranks = time_ordered_rows(train)
+            rng = np.random.default_rng(self.seed)
         users_all = torch.from_numpy(train.user.astype(np.int64))
         items_all = torch.from_numpy(train.item.astype(np.int64))
         weights = torch.ones(len(users_all)) if sample_weight is None else torch.as_tensor(
@@ -246,8 +258,9 @@ class LMHybridRecommender(LMRecommender):
                     u, i, j = users_all[idx], items_all[idx], negs[idx]
                     bags = None
                     if self.history_window is not None:
+                        ends = history_ends(ranks[idx.numpy()], self.history_sampling, rng)
                         bags = history_bags(rows_indptr, rows_items, u.numpy(), None, 0.0, None,
-                                            self.history_window, ranks[idx.numpy()])
+                                            self.history_window, ends)
                     losses, reg, p, q, x_ui, x_uj = self._loss_terms(u, i, j, x, z, mask, bags)
                     w = weights[idx]
                     loss = (losses * w).mean() + reg
@@ -280,7 +293,8 @@ class LMHybridRecommender(LMRecommender):
     def _after_observe(self, users: np.ndarray) -> None:
         """Fold in users with no training interaction from their observed history (BPR, items fixed)."""
         cold = users[~self.trained_users_[users]]
-        if cold.size == 0 or self.fold_in_epochs == 0:
+        if cold.size == 0 or self.fold_in_epochs == 0 or self.history_window is not None:
+            # with a history term the observed items already shape the user; P_u stays 0
             return
         rows = [np.full(len(self.history_of(int(u))), u) for u in cold]
         u_all = torch.from_numpy(np.concatenate(rows).astype(np.int64))
@@ -312,30 +326,36 @@ class LMHybridRecommender(LMRecommender):
         log.info("folded in %d cold-start users", len(cold))
 
     def _fold_in_items(self, items: np.ndarray, users: np.ndarray, positives: np.ndarray) -> None:
-        """Fit ``δ_j``, ``c_j`` of new items by BPR on their observed users (negatives: known items)."""
+        """Fit ``δ_j``, ``c_j`` of new items by BPR on their observed pairs, everything else fixed.
+
+        Negatives are drawn from every known item *including the new ones*, so a new
+        item is pushed down for users who did not pick it and its bias ends up
+        reflecting how often it was picked (as in BPR training).
+        """
         if self.fold_in_epochs == 0 or not self.text_prior:
             return
         uu, inv = np.unique(users, return_inverse=True)
         with torch.no_grad():
             p = torch.from_numpy(self._scores_vectors(uu))[torch.from_numpy(inv)]
-        pos = torch.from_numpy(np.searchsorted(items, positives))
         u_t, j_t = torch.from_numpy(users), torch.from_numpy(positives)
+        it = torch.from_numpy(items.astype(np.int64))
         keys = _keys(self.seen_)
-        pool = torch.from_numpy(np.flatnonzero(self.id_items_).astype(np.int64))
+        pool = torch.from_numpy(np.flatnonzero(self.id_items_ | np.isin(np.arange(self.n_items_), items)).astype(np.int64))
         g = torch.Generator().manual_seed(int(self.seed) + 2)
         dn = torch.nn.Parameter(torch.zeros(len(items), self._q.shape[1]))
         cn = torch.nn.Parameter(torch.zeros(len(items)))
         opt = torch.optim.Adam([dn, cn], lr=float(self.learning_rate))
         for _ in range(int(self.fold_in_epochs)):
             k = sample_negatives(u_t, keys, pool, self.n_items_, g)
-            x_uj = (p * (self._q[j_t] + dn[pos])).sum(1) + self._b[j_t] + cn[pos]
-            x_uk = (p * self._q[k]).sum(1) + self._b[k]
-            loss = F.softplus(x_uk - x_uj).mean() + self.reg_lm * (dn ** 2).sum(1).mean() + self.reg * (cn ** 2).mean()
+            q = self._q.index_add(0, it, dn)
+            b = self._b.index_add(0, it, cn)
+            x_uj = (p * q[j_t]).sum(1) + b[j_t]
+            x_uk = (p * q[k]).sum(1) + b[k]
+            loss = F.softplus(x_uk - x_uj).mean() + self.reg * ((dn ** 2).sum(1).mean() + (cn ** 2).mean())
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
         with torch.no_grad():
-            it = torch.from_numpy(items.astype(np.int64))
             self.net_.delta[it] = dn.detach()
             self.net_.c[it] = cn.detach()
         self.folded_items_[items] = True
@@ -372,7 +392,7 @@ class LMHybridRecommender(LMRecommender):
     def _score_known(self, users: np.ndarray) -> np.ndarray:
         return self._scores(users, torch.from_numpy(self.profile_emb_[users]), len(users))
 
-    def score_texts(self, user_texts: Sequence[str], users: np.ndarray | None = None) -> np.ndarray:
+    def _score_texts(self, user_texts: Sequence[str], users: np.ndarray | None = None) -> np.ndarray:
         """Scores from profile texts (``B·z``); with ``users`` their learned ``P_u`` is added."""
         texts, users = self._check_texts(user_texts, users)
         z = torch.from_numpy(self._text_encoder().encode(texts)) if texts else None
@@ -387,6 +407,7 @@ class LMHybridRecommender(LMRecommender):
     def _set_model_state(self, state: dict[str, np.ndarray]) -> None:
         self.item_emb_, self.profile_emb_ = state["item_emb"], state["profile_emb"]
         self.net_ = _Hybrid(self.item_emb_, self.n_users_, self.embedding_size, bool(self.use_profile),
-                            self.history_window is not None, torch.Generator().manual_seed(0), bool(self.text_prior))
+                            self.history_window is not None, torch.Generator().manual_seed(0), bool(self.text_prior),
+                            self.history_norm)
         self.net_.load_state_dict({k[4:]: torch.from_numpy(v.copy()) for k, v in state.items() if k.startswith("net.")})
         self._refresh()

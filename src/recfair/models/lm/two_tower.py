@@ -31,17 +31,28 @@ import torch.nn.functional as F
 from recfair.data import text as T
 from recfair.errors import check_fraction, check_nonneg_float, check_param
 from recfair.models.base import Penalty, PenaltyBatch
-from recfair.models.lm.common import LMRecommender, history_bags, time_ordered_rows
+from recfair.models.lm.common import (
+    HISTORY_SAMPLING,
+    LMRecommender,
+    history_bags,
+    history_ends,
+    pool_history,
+    time_ordered_rows,
+)
 
 log = logging.getLogger(__name__)
 
 #: learning rate of the item / user fold-in steps in ``observe``
 FOLD_IN_LR = 0.01
+#: L2 weight on the id parts fitted by the item fold-in
+FOLD_IN_REG = 0.3
 
 
 class _Towers(torch.nn.Module):
-    def __init__(self, dim: int, d: int, n_items: int, use_item_ids: bool, use_profile: bool) -> None:
+    def __init__(self, dim: int, d: int, n_items: int, use_item_ids: bool, use_profile: bool,
+                 history_norm: str = "mean") -> None:
         super().__init__()
+        self.history_norm = history_norm
         self.item_text = torch.nn.Linear(dim, d)
         self.bias_text = torch.nn.Linear(dim, 1)
         self.hist_text = torch.nn.Linear(dim, d, bias=False)
@@ -62,7 +73,7 @@ class _Towers(torch.nn.Module):
 
     def users(self, z: torch.Tensor | None, h: torch.Tensor, bags) -> torch.Tensor:
         cols, offsets, counts = bags
-        p = F.embedding_bag(cols, h, offsets, mode="sum") / counts.clamp(min=1.0).unsqueeze(1)
+        p = pool_history(h, (cols, offsets, counts), self.history_norm)
         if self.profile is not None and z is not None:
             p = p + self.profile(z)
         return p
@@ -80,10 +91,14 @@ class LMFrozenRecommender(LMRecommender):
         the batch's positives plus that many shared uniform negatives.
     history_sampling:
         ``"prefix"``: a training example sees the user's items before it in time
-        (next-item training, matching temporal evaluation); ``"leave-one-out"``:
-        all the user's other training items.
+        (next-item training, matching temporal evaluation); ``"random-cut"``: the
+        items before a uniformly drawn earlier point (any later item is a target,
+        as for a new user's whole future); ``"mixed"``: each example one of the two
+        with probability 1/2; ``"leave-one-out"``: all the user's other training items.
     history_window:
         Use only the user's most recent ``history_window`` items (``None``: all).
+    history_norm:
+        Pool the history by its mean (``"mean"``) or its sum over ``sqrt(n)`` (``"sqrt"``).
     history_dropout, id_dropout:
         Training-time dropout of history items and of item-id parts.
     use_item_ids, use_profile:
@@ -92,6 +107,9 @@ class LMFrozenRecommender(LMRecommender):
         Adam steps (learning rate 0.01) fitting the id parts of new items in :meth:`observe`.
     patience:
         Epochs without validation nDCG@10 improvement before stopping (with ``valid``).
+    threads:
+        Torch intra-op threads while fitting and scoring (``None``: torch's setting); one
+        thread is fastest for these small towers on a shared machine.
     encoder, encoder_batch_size:
         Text model folder (``None``: all-MiniLM-L6-v2) and its batch size.
     user_fields, max_history, item_template, user_template:
@@ -115,15 +133,17 @@ class LMFrozenRecommender(LMRecommender):
         reg: float = 0.0,
         batch_size: int = 1024,
         n_negatives: int | None = None,
-        history_sampling: str = "prefix",
-        history_window: int | None = 20,
+        history_sampling: str = "mixed",
+        history_window: int | None = 10,
+        history_norm: str = "mean",
         history_dropout: float = 0.5,
-        id_dropout: float = 0.2,
+        id_dropout: float = 0.0,
         use_item_ids: bool = True,
         use_profile: bool = True,
         fold_in_epochs: int = 100,
         patience: int = 3,
         seed: int = 0,
+        threads: int | None = 1,
         encoder: str | None = None,
         encoder_batch_size: int = 64,
         user_fields: Sequence[str] = T.DEFAULT_USER_FIELDS,
@@ -140,6 +160,7 @@ class LMFrozenRecommender(LMRecommender):
         self.n_negatives = n_negatives
         self.history_sampling = history_sampling
         self.history_window = history_window
+        self.history_norm = history_norm
         self.history_dropout = history_dropout
         self.id_dropout = id_dropout
         self.use_item_ids = use_item_ids
@@ -147,6 +168,7 @@ class LMFrozenRecommender(LMRecommender):
         self.fold_in_epochs = fold_in_epochs
         self.patience = patience
         self.seed = seed
+        self.threads = threads
         self.encoder = encoder
         self.encoder_batch_size = encoder_batch_size
         self.user_fields = list(user_fields)  # lists round-trip through JSON unchanged
@@ -160,8 +182,9 @@ class LMFrozenRecommender(LMRecommender):
         check_nonneg_float(self.reg, "reg", owner)
         f = self.fold_in_epochs
         check_param(f, "fold_in_epochs", owner, "a non-negative int", isinstance(f, int) and not isinstance(f, bool) and f >= 0)
-        check_param(self.history_sampling, "history_sampling", owner, "'prefix' or 'leave-one-out'",
-                    self.history_sampling in ("prefix", "leave-one-out"))
+        check_param(self.history_sampling, "history_sampling", owner, "one of " + ", ".join(HISTORY_SAMPLING),
+                    self.history_sampling in HISTORY_SAMPLING)
+        check_param(self.history_norm, "history_norm", owner, "'mean' or 'sqrt'", self.history_norm in ("mean", "sqrt"))
         check_fraction(self.history_dropout, "history_dropout", owner, closed=True)
         check_fraction(self.id_dropout, "id_dropout", owner, closed=True)
         w = self.history_window
@@ -172,7 +195,7 @@ class LMFrozenRecommender(LMRecommender):
                     n is None or (isinstance(n, int) and not isinstance(n, bool) and n > 0))
 
     # ------------------------------------------------------------------ fit
-    def fit(self, train, valid=None, *, sample_weight=None, penalty: Penalty | None = None):
+    def _fit(self, train, valid=None, *, sample_weight=None, penalty: Penalty | None = None):
         from recfair.models.classic import _torch as tu
 
         self._check_params()
@@ -189,7 +212,7 @@ class LMFrozenRecommender(LMRecommender):
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(self.seed)
             return _Towers(self.item_emb_.shape[1], self.embedding_size, self.n_items_,
-                           bool(self.use_item_ids), bool(self.use_profile))
+                           bool(self.use_item_ids), bool(self.use_profile), self.history_norm)
 
     def _train(self, train, valid, sample_weight, penalty, tu) -> None:
         net = self.net_
@@ -201,7 +224,7 @@ class LMFrozenRecommender(LMRecommender):
         trained_idx = np.flatnonzero(self.trained_items_)
         m = train.matrix
         users_all, items_all = train.user.astype(np.int64), train.item.astype(np.int64)
-        prefix = self.history_sampling == "prefix"
+        prefix = self.history_sampling in ("prefix", "random-cut", "mixed")
         if prefix:  # rows ordered oldest first; each example sees the items before it
             indptr, indices, ranks = time_ordered_rows(train)
         else:
@@ -228,8 +251,9 @@ class LMFrozenRecommender(LMRecommender):
                     idx = idx.numpy()
                     u, t = users_all[idx], items_all[idx]
                     if prefix:
+                        ends = history_ends(ranks[idx], self.history_sampling, rng)
                         bags = history_bags(indptr, indices, u, None, float(self.history_dropout), rng,
-                                            self.history_window, ranks[idx])
+                                            self.history_window, ends)
                     else:
                         bags = history_bags(indptr, indices, u, t, float(self.history_dropout), rng, self.history_window)
                     id_mask = trained_f
@@ -317,7 +341,7 @@ class LMFrozenRecommender(LMRecommender):
                 q = self._q.index_add(0, it, e)
                 b = self._b.index_add(0, it, c)
                 logits = (p @ q.T + b).masked_fill(~known, float("-inf"))
-                loss = F.cross_entropy(logits, target) + self.reg * (e ** 2).sum(1).mean()
+                loss = F.cross_entropy(logits, target) + FOLD_IN_REG * ((e ** 2).sum(1).mean() + (c ** 2).mean())
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()
@@ -327,7 +351,7 @@ class LMFrozenRecommender(LMRecommender):
         self.folded_items_[items] = True
         self._refresh()
 
-    def score_texts(self, user_texts: Sequence[str], users: np.ndarray | None = None) -> np.ndarray:
+    def _score_texts(self, user_texts: Sequence[str], users: np.ndarray | None = None) -> np.ndarray:
         """Scores from user (profile) texts; with ``users``, their known history is added."""
         texts, users = self._check_texts(user_texts, users)
         z = torch.from_numpy(self._text_encoder().encode(texts)) if texts else torch.zeros(0, self.item_emb_.shape[1])
