@@ -21,7 +21,7 @@ $(STAMP): pyproject.toml | $(BIN)/python
 venv: $(STAMP)
 
 data: $(STAMP)
-	$(BIN)/python -m recfair.data.fetch ml-100k
+	$(BIN)/recfair data fetch ml-100k
 
 demo: data
 	$(BIN)/recfair demo

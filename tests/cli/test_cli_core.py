@@ -51,3 +51,14 @@ def test_classic_models_refuse_cold_splits_before_training(model, split, what):
     assert res.returncode == 2
     klass = {"bpr": "BPRRecommender", "itemknn": "ItemKNNRecommender"}[model]
     assert COLD_SPLIT.format(name=klass, what=what, models="").split(" Use one of")[0] in res.stderr
+
+
+def test_data_fetch_reports_present_copy_and_rejects_unknown_names():
+    from recfair.cli.data import UNKNOWN_FETCH
+    from recfair.data.fetch import have_ml100k
+
+    bad = run_cli("data", "fetch", "ml-zzz")
+    assert bad.returncode == 2 and UNKNOWN_FETCH.format(name="ml-zzz") in bad.stderr
+    if have_ml100k():  # set-up (make test) obtained it: fetching again downloads nothing
+        ok = run_cli("data", "fetch", "ml-100k")
+        assert ok.returncode == 0 and "already present" in ok.stdout

@@ -7,6 +7,10 @@ from typing import Optional
 
 import typer
 
+from recfair.errors import RecfairError
+
+UNKNOWN_FETCH = "Unknown data set '{name}' to fetch. Available: ml-100k."
+
 data_app = typer.Typer(
     help="Inspect data sets: built-in names (ml-100k, synthetic) or paths (RecBole atomic, MovieLens, CSV, Parquet).",
     no_args_is_help=True,
@@ -70,6 +74,21 @@ def info(
     for field, value in info_rows(summary):
         table.add_row(field, value)
     Console().print(table)
+
+
+@data_app.command("fetch")
+def fetch(
+    name: str = typer.Argument("ml-100k", help="Data set to obtain (available: ml-100k)."),
+    force: bool = typer.Option(False, "--force", help="Download again even when present."),
+) -> None:
+    """Obtain a public data set into the data folder ($RECFAIR_DATA or ~/.cache/recfair/data)."""
+    from recfair.data.fetch import fetch_ml100k, have_ml100k
+
+    if name != "ml-100k":
+        raise RecfairError(UNKNOWN_FETCH.format(name=name))
+    already = have_ml100k() and not force
+    path = fetch_ml100k(force=force)
+    typer.echo(f"{name}: {'already present in' if already else 'obtained into'} {path}")
 
 
 def register(app: typer.Typer) -> None:

