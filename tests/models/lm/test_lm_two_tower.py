@@ -6,7 +6,6 @@ import json
 
 import numpy as np
 import pytest
-import torch
 
 from recfair.errors import BAD_PARAM, RecfairError
 from lm_fixtures import RecordingPenalty
@@ -107,11 +106,12 @@ def test_bad_params_are_clear(tiny_bert, themes_split):
                                               expected="one of prefix, random-cut, mixed, leave-one-out", value="random")
 
 
-def test_early_stopping_keeps_the_best_epoch(tiny_bert, themes):
+@pytest.mark.parametrize("name", ["lm-frozen", "lm-hybrid"])
+def test_early_stopping_keeps_the_best_epoch(name, tiny_bert, themes):
     from recfair.data.split import make_split
 
     sp = make_split(themes, "user-temporal", test_size=0.2, valid_size=0.2)
-    m = make("lm-frozen", tiny_bert, epochs=6, patience=1).fit(sp.train, sp.valid)
+    m = make(name, tiny_bert, epochs=6, patience=1).fit(sp.train, sp.valid)
     vals = [r["valid_ndcg@10"] for r in m.history_log_]
     assert m.best_epoch_ == int(np.argmax(vals)) + 1
     assert m._valid_ndcg(sp.valid) == pytest.approx(max(vals))

@@ -89,7 +89,7 @@ class ProfileScoreLister:
             raise RecfairError(NO_PROFILE_SCORING.format(name=type(model).__name__))
         self.model, self.k, self.dataset = model, k, dataset
         # Render users the way the model was trained to read them (lm-* models store these).
-        self.fields = tuple(fields if fields is not None else getattr(model, "user_fields", ("age", "gender", "occupation")))
+        self.fields = tuple(fields if fields is not None else getattr(model, "user_fields_", getattr(model, "user_fields", ("age", "gender", "occupation"))))
         self.history = history if getattr(model, "history_in_text", True) else None
         kw: dict[str, Any] = {}
         if hasattr(model, "user_template"):

@@ -1,18 +1,23 @@
 """``lm-hybrid``: BPR matrix factorisation anchored on language-model item embeddings.
 
-``x(u, j) = p_u·q_j + b_j`` as in BPR-MF, but every item factor is tied to its
+``x(u, j) = p_u·q_j + b_j`` trained with BPR, but every item factor is tied to its
 text: ``q_j = W·x_j + δ_j`` and ``b_j = w·x_j + c_j``, where ``x_j`` is the frozen
 text embedding of the item, ``W`` starts as the top-``embedding_size`` principal
 directions of the item embeddings (so ``q`` is *initialised from* the projected
 LM embeddings) and the L2 penalty ``reg_lm·‖δ_j‖²`` keeps the factors close to
 them (*regularised towards* ``W·x_j``; ``W`` is learned jointly).  Items with no
-training interaction keep ``δ_j = 0``: they are scored from their text alone.
-With ``use_profile`` the user factor also gets a projection of the profile text
-embedding, ``p_u = P_u + B·z_u``, which is what a counterfactual probe flips.
+training interaction keep ``δ_j = 0``: they are scored from their text alone
+until :meth:`observe` folds them in.
 
-Cold-start users (no training interaction) are folded in when their first
-interactions are passed to :meth:`observe`: ``P_u`` is fitted with the same BPR
-loss on those interactions while every item-side parameter stays fixed.
+The user factor is ``p_u = P_u + mean_{j∈H_u}(W_h·x_j + δʰ_j) [+ B·z_u]``: a free
+factor, a history term over the ``history_window`` most recent items (FISM /
+SVD++ style, its item vectors tied to text the same way; ``history_window=None``
+removes it) and, with ``use_profile``, a projection of the profile text embedding
+(what a counterfactual probe flips).  Training examples see the history before
+them (``history_sampling``, as for ``lm-frozen``).  A new user is represented by the
+history term over the interactions passed to :meth:`observe`; without a history
+term ``P_u`` is folded in (BPR on those interactions, item side fixed).
+``text_prior=False`` is the ablation without any language model.
 """
 
 from __future__ import annotations

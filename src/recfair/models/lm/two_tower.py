@@ -8,14 +8,17 @@ Item text and user profile are embedded once by a frozen :class:`TextEncoder`
   ``c_j`` (zero for items with no training interaction, so new items are scored
   from their text alone);
 * user tower ``p_u = B·z_u + mean_{j∈H_u}(A_h·x_j + h_j)`` — a projection of the
-  profile text embedding ``z_u`` plus the mean of the user's history items.
+  profile text embedding ``z_u`` plus the mean over the user's ``history_window``
+  most recent items.
 
 Score ``s(u, j) = p_u·q_j + b_j``.  Training is softmax over the catalogue
 (``n_negatives=None``: every trained item is a negative) or sampled softmax with
-in-batch negatives plus ``n_negatives`` shared uniform samples; one example per
-training interaction, the target left out of the user's history and the rest
-dropped with probability ``history_dropout`` (denoising), id parts dropped with
-probability ``id_dropout`` so the text pathway alone stays predictive.
+in-batch negatives plus ``n_negatives`` shared uniform samples.  One example per
+training interaction; its history is chosen by ``history_sampling`` (the items
+right before it, before a random earlier point, either, or all other items),
+history items are dropped with probability ``history_dropout`` (denoising) and id
+parts with probability ``id_dropout``.  New users are represented by profile +
+observed history; new items by text, then folded in by :meth:`observe`.
 """
 
 from __future__ import annotations
