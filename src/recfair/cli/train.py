@@ -18,8 +18,6 @@ COLD_SPLIT = (
     "{name} cannot recommend on the cold-{what} split: it has no representation for {what} it was not trained on. "
     "Use one of: {models}."
 )
-COLD_USER_MODELS = "popularity, lm-frozen, lm-finetune, lm-classifier, lm-hybrid"
-COLD_ITEM_MODELS = "lm-frozen, lm-finetune, lm-hybrid"
 BAD_SPLIT = "Unknown split '{split}'. Choose one of: {choices}."
 
 
@@ -195,11 +193,14 @@ def register(app: typer.Typer) -> None:
 def _check_cold_support(klass, split: str) -> None:
     """Refuse a cold-start split up front (before any training) for models that cannot serve it."""
     from recfair.errors import ColdStartError
+    from recfair.models.registry import MODELS, get_model_class
 
-    if split == "cold-users" and not klass.supports_cold_users:
-        raise ColdStartError(COLD_SPLIT.format(name=klass.__name__, what="users", models=COLD_USER_MODELS))
-    if split == "cold-items" and not klass.supports_cold_items:
-        raise ColdStartError(COLD_SPLIT.format(name=klass.__name__, what="items", models=COLD_ITEM_MODELS))
+    flag = {"cold-users": "supports_cold_users", "cold-items": "supports_cold_items"}.get(split)
+    if flag is None or getattr(klass, flag):
+        return
+    # The capable models come from the registry's own flags, so this list can't drift.
+    capable = [n for n in sorted(MODELS) if getattr(get_model_class(n), flag)]
+    raise ColdStartError(COLD_SPLIT.format(name=klass.__name__, what=split.split("-")[1], models=", ".join(capable)))
 
 
 def _headline(k: int) -> list[str]:
