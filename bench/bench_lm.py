@@ -12,13 +12,14 @@ Sections (all on this machine, numbers printed and optionally written as JSON):
    Popularity, ItemKNN and BPR-MF (default parameters; metrics from
    ``recfair.metrics.evaluate``; mean ± std over ``--seeds``), plus two ablations of
    lm-hybrid (no language model; no history term).
-3. **Cold start** (``recfair.models.lm.coldstart``): cold-items (20% of the items held
+3. **Cold start** (``recfair.models.lm.coldstart``, split seeds ``--cold-seeds``): cold-items (20% of the items held
    out; candidates = held-out items; baseline popularity among new items counted on a
    seeded other half of the test users; everything scored on the evaluated half) and
    cold-users (20% of the users held out, known by profile + first 5 interactions via
-   ``observe``; baseline Popularity).  Cold items twice: text only, and with the early
-   adopters' interactions given to every model through ``observe`` (what the baseline
-   counts).  Classic models' refusals are shown.
+   ``observe``; baseline Popularity).  Cold items as a curve (``cold_item_curve``):
+   0 (text only) to 100% of the early adopters' interactions given to the baseline and,
+   through ``observe``, to every model; plus a text-only popularity predicted from the
+   item text (ridge).  Classic models' refusals are shown.
 4. **lm-finetune / lm-classifier at ML-100K size**: ``--steps`` mini-batches of one epoch
    are timed and the time of a full epoch (all training interactions) is
    *extrapolated* from the mean step time, plus the time to re-encode the catalogue
@@ -142,37 +143,82 @@ def section_warm(args, ds) -> list[dict]:
     return rows
 
 
+def text_popularity(ds, split, seed: int, ridge: float = 1.0) -> dict:
+    """Exploratory text-only baseline: ridge regression from item text embeddings to log(1 + training
+    popularity), ranking the new items by predicted popularity (the same list for every evaluated user)."""
+    from recfair.data import text as T
+    from recfair.metrics.ranking import ndcg
+    from recfair.models.lm.coldstart import split_test_users
+    from recfair.models.lm.encoder import TextEncoder
+    from recfair.recommendations import Recommendations
+
+    x = TextEncoder().encode(T.render_items(ds)).astype(np.float64)
+    trained = np.flatnonzero(split.train.item_counts > 0)
+    new = np.flatnonzero(split.test.item_counts > 0)
+    y = np.log1p(split.train.item_counts[trained])
+    mu = x[trained].mean(0)
+    a = x[trained] - mu
+    w = np.linalg.solve(a.T @ a + ridge * np.eye(a.shape[1]), a.T @ (y - y.mean()))
+    pred = (x - mu) @ w
+    top = new[np.argsort(-pred[new], kind="stable")][:10]
+    evaluated = split_test_users(split.test, seed)[1]
+    recs = Recommendations(evaluated.astype(np.int32), np.tile(top, (len(evaluated), 1)).astype(np.int32),
+                           np.tile(pred[top], (len(evaluated), 1)).astype(np.float32))
+    return {"protocol": "cold-items", "model": "text-popularity (ridge)", "early_share": 0.0, "early_users": 0,
+            "ndcg@10": float(np.nanmean(ndcg(recs, split.test, 10))), "status": "ok", "seed": seed}
+
+
 def section_cold(args, ds) -> list[dict]:
     from recfair.data.split import make_split
-    from recfair.models.lm.coldstart import evaluate_cold_items, evaluate_cold_users
+    from recfair.models.lm.coldstart import cold_item_curve, evaluate_cold_items, evaluate_cold_users
     from recfair.models.registry import create_model
 
-    def models(names):
+    def models(names, seed):
         out = {}
         for n in names:
             name, _, extra = n.partition(" ")
             seeded = name in ("bpr", "lm-frozen", "lm-hybrid")
-            out[n] = create_model(name, **({"seed": args.seed, "progress": False} if seeded else {}),
+            out[n] = create_model(name, **({"seed": seed, "progress": False} if seeded else {}),
                                   **(json.loads(extra) if extra else {}))
         return out
 
-    cold_items = make_split(ds, "cold-items", test_size=0.2, seed=args.seed)
-    items = evaluate_cold_items(models(["lm-frozen", "lm-hybrid", "bpr", "itemknn", "popularity"]), cold_items,
-                                seed=args.seed)
-    early = evaluate_cold_items(models(["lm-frozen", "lm-hybrid", "bpr", "itemknn"]), cold_items,
-                                seed=args.seed, observe_early=True)
-    # random-cut: the history-sampling setting for "a new user's whole future" (chosen on cold-user
-    # splits with seeds 1-3, never on the reported seed-0 split)
-    users = evaluate_cold_users(models(["lm-frozen", 'lm-frozen {"history_sampling": "random-cut"}', "lm-hybrid",
-                                        "popularity", "bpr", "itemknn"]),
-                                make_split(ds, "cold-users", test_size=0.2, seed=args.seed, n_history=5))
-    rows = []
-    for table in (items, early, users):
+    def show(table):
         for r in table.to_dict("records"):
-            rows.append(r)
-            status = "" if r["status"] == "ok" else "  " + r["status"][:110]
-            print(f"{r['protocol']:16s} {r['model']:48s} nDCG@10 {r['ndcg@10']:.4f}  Recall@10 {r['recall@10']:.4f}  "
-                  f"users {r['users']}{status}", flush=True)
+            status = "" if r["status"] == "ok" else "  " + r["status"][:100]
+            early = "" if r["early_users"] != r["early_users"] else f"{int(r['early_users']):4d}"
+            print(f"seed {r['seed']} {r['protocol']:16s} {early:>4s} {r['model']:22s} nDCG@10 {r['ndcg@10']:.4f}  "
+                  f"Recall@10 {r['recall@10']:.4f}  users {r['users']}{status}", flush=True)
+
+    rows = []
+    shares = [float(x) for x in args.early_shares.split(",")]
+    for seed in args.cold_seeds:
+        cold_items = make_split(ds, "cold-items", test_size=0.2, seed=seed)
+        if args.text_popularity:
+            row = text_popularity(ds, cold_items, seed)
+            print(f"seed {seed} text-only baseline {row['model']}: nDCG@10 {row['ndcg@10']:.4f}", flush=True)
+            rows.append(row)
+            if args.text_popularity_only:
+                continue
+        # classic models refuse new items (fitted once, nothing observed)
+        refusals = evaluate_cold_items(models(["bpr", "itemknn", "popularity"], seed), cold_items, seed=seed,
+                                       early_share=0.0)
+        curve = cold_item_curve(models(["lm-frozen", "lm-hybrid"], seed), cold_items, seed=seed,
+                                early_shares=shares)
+        users = evaluate_cold_users(models(["lm-frozen", "lm-hybrid", "popularity", "bpr", "itemknn"], seed),
+                                    make_split(ds, "cold-users", test_size=0.2, seed=seed, n_history=5))
+        for table in (refusals[~refusals.model.str.endswith("new-items")], curve, users):
+            table = table.assign(seed=seed)
+            show(table)
+            rows.extend(table.to_dict("records"))
+    import pandas as pd
+
+    ok = pd.DataFrame(rows)
+    ok = ok[ok.status == "ok"]
+    print(f"\nmean ± std over seeds {args.cold_seeds}:")
+    for (protocol, share, model), g in ok.groupby(["protocol", "early_share", "model"], dropna=False, sort=False):
+        label = "" if share != share else f"early share {share:.2f}"
+        print(f"  {protocol:16s} {label:17s} {model:22s} nDCG@10 {g['ndcg@10'].mean():.4f} ± {g['ndcg@10'].std():.4f} "
+              f"(per seed: {' '.join(f'{v:.3f}' for v in g['ndcg@10'])})", flush=True)
     return rows
 
 
@@ -225,12 +271,19 @@ def main() -> int:
     ap.add_argument("--batch-size", type=int, default=64, help="encoding batch size")
     ap.add_argument("--steps", type=int, default=4, help="mini-batches timed per fine-tuning config on CPU")
     ap.add_argument("--ft-batch-size", type=int, default=32)
-    ap.add_argument("--seed", type=int, default=0, help="seed of the cold-start splits and models")
+    ap.add_argument("--seed", type=int, default=0, help="seed of the fine-tuning models")
+    ap.add_argument("--cold-seeds", default="0,1,2,3,4", help="seeds of the cold-start splits and models")
+    ap.add_argument("--text-popularity", action=argparse.BooleanOptionalAction, default=True,
+                    help="also rank new items by popularity predicted from their text (ridge regression)")
+    ap.add_argument("--text-popularity-only", action="store_true", help="cold section: only that baseline")
+    ap.add_argument("--early-shares", default="0,0.05,0.1,0.25,0.5,1",
+                    help="shares of the early-adopter half observed (cold-item curve; 0 = text only)")
     ap.add_argument("--seeds", default="0", help="model seeds of the reference-protocol table, e.g. 0,1,2")
     ap.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's)")
     ap.add_argument("--json", default=None, help="write all results to this JSON file")
     args = ap.parse_args()
     args.seeds = [int(s) for s in args.seeds.split(",")]
+    args.cold_seeds = [int(s) for s in args.cold_seeds.split(",")]
     import torch
 
     from recfair.data.loaders import load_dataset

@@ -122,3 +122,47 @@ def test_with_early_interactions_lm_models_still_beat_new_item_popularity(data, 
     assert (table.loc[["lm-frozen", "lm-hybrid"], "ndcg@10"] > base).all(), table
     assert table.loc["bpr", "status"].startswith("refused: BPRRecommender cannot score items it was not trained on")
     assert set(table["protocol"]) == {"cold-items+early"}
+
+
+def test_early_adopter_shares_are_nested_and_the_evaluated_half_fixed(data):
+    split = make_split(data, "cold-items", test_size=0.2, seed=0)
+    from recfair.models.lm.coldstart import split_test_users
+
+    early_all, evaluated = split_test_users(split.test, seed=4)
+    for share in (0.0, 0.1, 0.5):
+        early, ev = split_test_users(split.test, seed=4, early_share=share)
+        np.testing.assert_array_equal(ev, evaluated)
+        assert set(early) <= set(early_all) and len(early) == round(share * len(early_all))
+    with pytest.raises(Exception, match="early_share"):
+        split_test_users(split.test, seed=4, early_share=1.5)
+
+
+def test_popularity_with_nothing_observed_is_a_seeded_random_order(data):
+    split = make_split(data, "cold-items", test_size=0.2, seed=0)
+    a, _ = new_item_popularity(split, k=10, seed=1, early_share=0.0)
+    b, _ = new_item_popularity(split, k=10, seed=2, early_share=0.0)
+    new = np.flatnonzero(split.test.item_counts > 0)
+    assert (a.scores == 0).all() and set(a.items[0]) <= set(new)
+    assert not np.array_equal(a.items[0], b.items[0])  # ties are not broken by item index
+    np.testing.assert_array_equal(a.items[0], new_item_popularity(split, k=10, seed=1, early_share=0.0)[0].items[0])
+
+
+def test_cold_item_curve_fits_once_and_each_share_starts_from_the_fitted_model(data, tiny_bert):
+    split = make_split(data, "cold-items", test_size=0.2, seed=0)
+    model = lm_models(tiny_bert)["lm-frozen"]
+    from recfair.models.lm.coldstart import cold_item_curve
+
+    table = cold_item_curve({"lm-frozen": model}, split, early_shares=(0.0, 0.5, 1.0))
+    lm = table[table.model == "lm-frozen"].set_index("early_users")
+    pop = table[table.model == NEW_ITEM_POPULARITY].set_index("early_users")
+    assert list(lm.index) == list(pop.index) and lm.index[0] == 0 and lm.index.is_monotonic_increasing
+    # share 0 observes nothing: the same numbers as the text-only protocol on a fresh fit
+    text_only = evaluate_cold_items({"lm-frozen": lm_models(tiny_bert)["lm-frozen"]}, split,
+                                    early_share=0.0).set_index("model")
+    assert lm["ndcg@10"].iloc[0] == pytest.approx(text_only.loc["lm-frozen", "ndcg@10"], abs=1e-6)
+    # the last share is the default protocol with early interactions observed
+    full = evaluate_cold_items({"lm-frozen": lm_models(tiny_bert)["lm-frozen"]}, split,
+                               observe_early=True).set_index("model")
+    assert lm["ndcg@10"].iloc[-1] == pytest.approx(full.loc["lm-frozen", "ndcg@10"], abs=1e-6)
+    assert pop["ndcg@10"].iloc[-1] == pytest.approx(full.loc[NEW_ITEM_POPULARITY, "ndcg@10"])
+    assert (lm["ndcg@10"].iloc[1:] > pop["ndcg@10"].iloc[1:]).all(), table

@@ -115,3 +115,25 @@ def test_early_stopping_keeps_the_best_epoch(name, tiny_bert, themes):
     vals = [r["valid_ndcg@10"] for r in m.history_log_]
     assert m.best_epoch_ == int(np.argmax(vals)) + 1
     assert m._valid_ndcg(sp.valid) == pytest.approx(max(vals))
+
+
+def test_history_ends_by_sampling_mode():
+    from recfair.models.lm.common import history_ends
+
+    ranks = np.array([0, 3, 20, 50, 50, 50, 50, 50] * 50)
+    np.testing.assert_array_equal(history_ends(ranks, "prefix", np.random.default_rng(0)), ranks)
+    cut = history_ends(ranks, "random-cut", np.random.default_rng(0))
+    assert ((cut >= 0) & (cut <= ranks)).all() and cut.max() > 10
+    capped = history_ends(ranks, "random-cut", np.random.default_rng(0), cut_max=5)
+    assert ((capped >= 0) & (capped <= np.minimum(ranks, 5))).all() and capped.max() == 5
+    mixed = history_ends(ranks, "mixed", np.random.default_rng(0), cut_max=5)
+    is_prefix = mixed == ranks
+    assert 0.35 < is_prefix[ranks > 5].mean() < 0.65 and (mixed[~is_prefix] <= 5).all()
+
+
+def test_cut_max_is_checked(tiny_bert, themes_split):
+    with pytest.raises(RecfairError, match="cut_max"):
+        make("lm-frozen", tiny_bert, cut_max=0).fit(themes_split.train)
+    a = make("lm-frozen", tiny_bert, epochs=2, cut_max=None).fit(themes_split.train).score(np.arange(5))
+    b = make("lm-frozen", tiny_bert, epochs=2, cut_max=2).fit(themes_split.train).score(np.arange(5))
+    assert not np.allclose(a, b)

@@ -91,16 +91,18 @@ def history_bags(indptr, indices, users, targets, dropout, rng, window=None, end
 HISTORY_SAMPLING = ("prefix", "random-cut", "mixed", "leave-one-out")
 
 
-def history_ends(ranks: np.ndarray, mode: str, rng: np.random.Generator) -> np.ndarray:
+def history_ends(ranks: np.ndarray, mode: str, rng: np.random.Generator, cut_max: int | None = None) -> np.ndarray:
     """Where each training example's history ends in its user's time-ordered row.
 
     ``"prefix"``: right before the target (next-item training); ``"random-cut"``: at a
     uniform point in ``[0, rank]`` (the target is any later item, as for a new user's
-    whole future); ``"mixed"``: each example one of the two with probability 1/2.
+    whole future), or in ``[0, min(rank, cut_max)]`` with ``cut_max`` (the history is
+    then the user's first few items: a simulated new user); ``"mixed"``: each example
+    one of the two with probability 1/2.
     """
     if mode == "prefix":
         return ranks
-    cut = rng.integers(0, ranks + 1)
+    cut = rng.integers(0, (ranks if cut_max is None else np.minimum(ranks, int(cut_max))) + 1)
     if mode == "random-cut":
         return cut
     return np.where(rng.random(len(ranks)) < 0.5, cut, ranks)

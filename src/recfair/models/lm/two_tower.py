@@ -98,6 +98,12 @@ class LMFrozenRecommender(LMRecommender):
         items before a uniformly drawn earlier point (any later item is a target,
         as for a new user's whole future); ``"mixed"``: each example one of the two
         with probability 1/2; ``"leave-one-out"``: all the user's other training items.
+    cut_max:
+        Random cuts (``"random-cut"``, ``"mixed"``) fall within the first ``cut_max``
+        items of the user's row: the history is then the user's first few items and
+        the target any later one — new users known by their first interactions,
+        simulated from the training users.  ``None``: anywhere in the row (best for
+        warm users only).
     history_window:
         Use only the user's most recent ``history_window`` items (``None``: all).
     history_norm:
@@ -137,6 +143,7 @@ class LMFrozenRecommender(LMRecommender):
         batch_size: int = 1024,
         n_negatives: int | None = None,
         history_sampling: str = "mixed",
+        cut_max: int | None = 5,
         history_window: int | None = 10,
         history_norm: str = "mean",
         history_dropout: float = 0.5,
@@ -162,6 +169,7 @@ class LMFrozenRecommender(LMRecommender):
         self.batch_size = batch_size
         self.n_negatives = n_negatives
         self.history_sampling = history_sampling
+        self.cut_max = cut_max
         self.history_window = history_window
         self.history_norm = history_norm
         self.history_dropout = history_dropout
@@ -190,9 +198,10 @@ class LMFrozenRecommender(LMRecommender):
         check_param(self.history_norm, "history_norm", owner, "'mean' or 'sqrt'", self.history_norm in ("mean", "sqrt"))
         check_fraction(self.history_dropout, "history_dropout", owner, closed=True)
         check_fraction(self.id_dropout, "id_dropout", owner, closed=True)
-        w = self.history_window
-        check_param(w, "history_window", owner, "None or a positive int",
-                    w is None or (isinstance(w, int) and not isinstance(w, bool) and w > 0))
+        for name in ("history_window", "cut_max"):
+            w = getattr(self, name)
+            check_param(w, name, owner, "None or a positive int",
+                        w is None or (isinstance(w, int) and not isinstance(w, bool) and w > 0))
         n = self.n_negatives
         check_param(n, "n_negatives", owner, "None or a positive int",
                     n is None or (isinstance(n, int) and not isinstance(n, bool) and n > 0))
@@ -254,7 +263,7 @@ class LMFrozenRecommender(LMRecommender):
                     idx = idx.numpy()
                     u, t = users_all[idx], items_all[idx]
                     if prefix:
-                        ends = history_ends(ranks[idx], self.history_sampling, rng)
+                        ends = history_ends(ranks[idx], self.history_sampling, rng, self.cut_max)
                         bags = history_bags(indptr, indices, u, None, float(self.history_dropout), rng,
                                             self.history_window, ends)
                     else:
