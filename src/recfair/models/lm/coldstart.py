@@ -141,8 +141,9 @@ def cold_item_curve(
     baselines = []
     for share in early_shares:
         base, evaluated = new_item_popularity(split, k=k, seed=seed, early_share=share)
-        n_early = len(split_test_users(test, seed, share)[0])
-        baselines.append((share, evaluated, n_early))
+        early_users = split_test_users(test, seed, share)[0]
+        n_early = len(early_users)
+        baselines.append((share, evaluated, early_users))
         rows.append(_row(protocol, NEW_ITEM_POPULARITY, base, test, k, 0.0, early=(share, n_early)))
         rows.append(_row(protocol, NEW_ITEM_RANDOM, _random_new_items(evaluated, candidates, k, seed), test, k, 0.0,
                          early=(share, n_early)))
@@ -152,11 +153,11 @@ def cold_item_curve(
             model.fit(split.train)
             seconds = time.perf_counter() - t0
             saved = model.save(f"{tmp}/{i}") if len(early_shares) > 1 else None
-            for j, (share, evaluated, n_early) in enumerate(baselines):
+            for j, (share, evaluated, early_users) in enumerate(baselines):
                 current = Recommender.load(saved) if saved is not None and j > 0 else model
+                n_early = len(early_users)
                 try:
                     if observe_early and n_early:
-                        early_users = split_test_users(test, seed, share)[0]
                         current.observe(test.subset(np.isin(test.user, early_users)))
                     recs = current.recommend(evaluated, k=k, candidates=candidates)
                 except ColdStartError as exc:
