@@ -128,3 +128,14 @@ def test_penalty_and_sample_weight_hooks(case, tiny_bert, themes_split):
     b = pen.batches[0]
     assert b.losses.shape == b.users.shape == b.predictions.shape == (32,)
     assert b.user_embeddings.shape == (32, 32) and b.item_embeddings.shape == (32, 32)
+
+
+@pytest.mark.parametrize("case", ["finetune-lora", "classifier-frozen"])
+def test_early_stopping_keeps_the_best_epoch(case, tiny_bert, themes):
+    from recfair.data.split import make_split
+
+    sp = make_split(themes, "user-temporal", test_size=0.2, valid_size=0.2)
+    m = make(case, tiny_bert, epochs=4, patience=1).fit(sp.train, sp.valid)
+    vals = [r["valid_ndcg@10"] for r in m.history_log_]
+    assert 1 <= len(vals) <= 4 and m.best_epoch_ == int(np.argmax(vals)) + 1
+    assert m._valid_ndcg(sp.valid) == pytest.approx(max(vals), abs=1e-6)
