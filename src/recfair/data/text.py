@@ -173,6 +173,18 @@ def profile_phrases(
     return out
 
 
+def phrases_from_values(values: Mapping[str, Any], fields: Sequence[str], **kwargs) -> list[str]:
+    """Profile phrases of one user given as ``{field: value}`` (a user outside any data set).
+
+    Same templates and value maps as :func:`profile_phrases`; fields missing from
+    ``values`` drop their phrase.
+    """
+    import types
+
+    row = pd.DataFrame([{f: values.get(f) for f in fields}], columns=list(fields))
+    return profile_phrases(types.SimpleNamespace(users=row), [0], fields=fields, **kwargs)[0]
+
+
 def recency_histories(history, users: Sequence[int] | np.ndarray) -> list[np.ndarray]:
     """Items of each user in ``history``, most recent first.
 

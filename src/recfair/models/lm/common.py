@@ -20,7 +20,7 @@ Interface for counterfactual probes (used by ``recfair.fairness``):
 from __future__ import annotations
 
 import logging
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -33,6 +33,13 @@ log = logging.getLogger(__name__)
 
 BAD_TEXTS = "score_texts needs a sequence of strings; got {what}."
 BAD_TEXT_USERS = "score_texts got {n} texts but {m} users; pass one user index per text (or none)."
+BAD_NEW_USERS = "score_new_users got {n} profiles but {m} histories; pass one history per profile (or none)."
+BAD_PROFILE = ("new user {i}: the profile must be a mapping of field to value (or None); got {what}.")
+UNKNOWN_PROFILE_FIELD = ("new user {i}: profile field {field!r} is not one this model reads; it was trained "
+                         "with user_fields {fields}.")
+UNKNOWN_TITLE = ("new user {i}: no catalogue item matches the title {title!r}; pass item indices, or titles as "
+                 "the catalogue spells them (e.g. {example!r}).")
+BAD_HISTORY_ITEM = "new user {i}: history entry {item!r} is not an item index in [0, {n}) or a title."
 
 
 def pack_strings(prefix: str, strings: Sequence[str]) -> dict[str, np.ndarray]:
@@ -106,6 +113,15 @@ def history_ends(ranks: np.ndarray, mode: str, rng: np.random.Generator, cut_max
     if mode == "random-cut":
         return cut
     return np.where(rng.random(len(ranks)) < 0.5, cut, ranks)
+
+
+def bags_from_lists(histories: Sequence[np.ndarray], window: int | None):
+    """``(cols, offsets, counts)`` bags of explicit histories (most recent first; the first ``window`` items)."""
+    kept = [np.asarray(h, dtype=np.int64)[:window] for h in histories]
+    counts = np.array([len(h) for h in kept], dtype=np.int64)
+    cols = np.concatenate(kept) if kept else np.zeros(0, np.int64)
+    offsets = np.cumsum(counts) - counts
+    return torch.from_numpy(cols), torch.from_numpy(offsets), torch.from_numpy(counts.astype(np.float32))
 
 
 def pool_history(table: torch.Tensor, bags, norm: str = "mean") -> torch.Tensor:
@@ -338,6 +354,95 @@ class LMRecommender(Recommender):
 
     def _score_texts(self, user_texts: Sequence[str], users: np.ndarray | None) -> np.ndarray:
         raise NotImplementedError
+
+    # ------------------------------------------------------------ new users
+    def score_new_users(self, profiles: Sequence[Mapping[str, Any] | None],
+                        histories: Sequence[Sequence[int | str]] | None = None) -> np.ndarray:
+        """Scores of every item for users outside the data set: ``(len(profiles), n_items)`` float32.
+
+        ``profiles``: per user a mapping of profile field to value (``{"age": 24,
+        "gender": "F", "occupation": "writer"}``; fields left out are left out of
+        the text; ``None`` or ``{}``: no profile).  ``histories``: per user the items
+        consumed so far, oldest first, as item indices or titles (matched like the
+        generative recommenders' replies: case, articles, a trailing year and small
+        typos do not matter).  Nothing is stored; seen items are not masked (see
+        :meth:`recommend_new_users`).
+        """
+        self._check_fitted()
+        phrases, items = self._new_user_inputs(profiles, histories)
+        with self._threads():
+            return self._score_new(phrases, items).astype(np.float32)
+
+    def recommend_new_users(self, profiles: Sequence[Mapping[str, Any] | None],
+                            histories: Sequence[Sequence[int | str]] | None = None, *, k: int = 10,
+                            candidates: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Top-``k`` ``(items, scores)`` arrays for users outside the data set (see :meth:`score_new_users`).
+
+        Items in a user's history are excluded; ``candidates`` restricts the
+        ranking to those items (for example items added after training).
+        Rows are padded with ``-1`` / NaN when fewer than ``k`` items remain.
+        """
+        from recfair.models.base import top_k
+
+        check_positive_int(k, "k", type(self).__name__)
+        scores = self.score_new_users(profiles, histories)
+        _, items = self._new_user_inputs(profiles, histories)
+        allowed = np.ones(self.n_items_, dtype=bool)
+        if candidates is not None:
+            cand = self._check_items(np.asarray(candidates, dtype=np.int64).ravel())
+            allowed[:] = False
+            allowed[cand] = True
+        scores = np.where(allowed, scores, -np.inf)
+        for r, h in enumerate(items):
+            scores[r, h] = -np.inf
+        top, vals = top_k(scores, k)
+        vals = np.where(np.isfinite(vals), vals, np.nan).astype(np.float32)
+        return np.where(np.isfinite(np.take_along_axis(scores, top, 1)), top, -1).astype(np.int32), vals
+
+    def _new_user_inputs(self, profiles, histories) -> tuple[list[list[str]], list[np.ndarray]]:
+        """Profile phrases and item histories (most recent first) of new users, checked."""
+        if isinstance(profiles, Mapping) or isinstance(profiles, str):
+            profiles = [profiles]
+        profiles = list(profiles)
+        histories = [()] * len(profiles) if histories is None else list(histories)
+        if len(histories) != len(profiles):
+            raise RecfairError(BAD_NEW_USERS.format(n=len(profiles), m=len(histories)))
+        phrases = []
+        for i, prof in enumerate(profiles):
+            prof = {} if prof is None else prof
+            if not isinstance(prof, Mapping):
+                raise RecfairError(BAD_PROFILE.format(i=i, what=type(prof).__name__))
+            for f in prof:
+                if f not in self.user_fields_:
+                    raise RecfairError(UNKNOWN_PROFILE_FIELD.format(i=i, field=f, fields=list(self.user_fields_)))
+            phrases.append(T.phrases_from_values(prof, self.user_fields_))
+        return phrases, [self._resolve_history(i, h) for i, h in enumerate(histories)]
+
+    def _resolve_history(self, i: int, history) -> np.ndarray:
+        from recfair.models.generative.matcher import TitleMatcher
+
+        if isinstance(history, str):
+            history = [history]
+        out = []
+        for entry in history:
+            if isinstance(entry, str):
+                if getattr(self, "_title_matcher", None) is None:
+                    self._title_matcher = TitleMatcher(self.titles_)
+                j = self._title_matcher.match(entry)
+                if j is None:
+                    raise RecfairError(UNKNOWN_TITLE.format(i=i, title=entry, example=self.titles_[0]))
+                out.append(j)
+            elif isinstance(entry, (int, np.integer)) and not isinstance(entry, bool) and 0 <= entry < self.n_items_:
+                out.append(int(entry))
+            else:
+                raise RecfairError(BAD_HISTORY_ITEM.format(i=i, item=entry, n=self.n_items_))
+        return np.array(list(dict.fromkeys(out[::-1])), dtype=np.int64)  # most recent first, once each
+
+    def _score_new(self, phrases: list[list[str]], items: list[np.ndarray]) -> np.ndarray:
+        """Default for models whose text carries the history: profile + history titles, scored as text."""
+        texts = [T.format_user(p, [self.titles_[j] for j in h[: self.max_history]], template=self.user_template,
+                               max_history=self.max_history) for p, h in zip(phrases, items)]
+        return self._score_texts(texts, None)
 
     # ---------------------------------------------------------------- fit
     def fit(self, train, valid=None, *, sample_weight=None, penalty=None) -> "LMRecommender":

@@ -33,7 +33,7 @@ import torch.nn.functional as F
 from recfair.data import text as T
 from recfair.errors import check_nonneg_float, check_param
 from recfair.models.base import Penalty, PenaltyBatch
-from recfair.models.lm.common import LMRecommender, history_bags, history_ends, pool_history, time_ordered_rows
+from recfair.models.lm.common import LMRecommender, bags_from_lists, history_bags, history_ends, pool_history, time_ordered_rows
 
 log = logging.getLogger(__name__)
 
@@ -373,13 +373,14 @@ class LMHybridRecommender(LMRecommender):
             self._q, self._b = self.net_.items(x, mask)
             self._y = self.net_.history_items(x, mask)
 
-    def _user_vecs(self, users: np.ndarray | None, z: torch.Tensor | None, n: int) -> torch.Tensor:
+    def _user_vecs(self, users: np.ndarray | None, z: torch.Tensor | None, n: int, bags=None) -> torch.Tensor:
+        """``p_u`` of known ``users`` (free factor + their known history) or, with ``users=None``,
+        of new users from ``z`` and explicit history ``bags``."""
         with torch.no_grad():
             u = torch.from_numpy(users.astype(np.int64)) if users is not None else None
-            bags = None
             if self._y is not None and users is not None:
                 bags = self._known_bags(users, self.history_window)
-            return self.net_.users(u, z, n, self._y, bags)
+            return self.net_.users(u, z, n, self._y if bags is not None else None, bags)
 
     def _scores_vectors(self, users: np.ndarray) -> np.ndarray:
         """``p_u`` of known users (what attribute-leakage probes read)."""
@@ -389,10 +390,17 @@ class LMHybridRecommender(LMRecommender):
         """The user factors ``p_u`` (free factor + history term [+ profile])."""
         return self._scores_vectors(self._check_users(users))
 
-    def _scores(self, users: np.ndarray | None, z: torch.Tensor | None, n: int) -> np.ndarray:
+    def _scores(self, users: np.ndarray | None, z: torch.Tensor | None, n: int, bags=None) -> np.ndarray:
         with torch.no_grad():
-            p = self._user_vecs(users, z, n)
+            p = self._user_vecs(users, z, n, bags)
             return (p @ self._q.T + self._b).numpy().astype(np.float32)
+
+    def _score_new(self, phrases: list[list[str]], items: list[np.ndarray]) -> np.ndarray:
+        """No free factor: the history term over the given items (+ the profile with ``use_profile``)."""
+        texts = [T.format_user(p, [], template=self.user_template) for p in phrases]
+        z = torch.from_numpy(self._text_encoder().encode(texts)) if texts and self.use_profile else None
+        bags = bags_from_lists(items, self.history_window) if self._y is not None else None
+        return self._scores(None, z, len(texts), bags)
 
     def _score_known(self, users: np.ndarray) -> np.ndarray:
         return self._scores(users, torch.from_numpy(self.profile_emb_[users]), len(users))

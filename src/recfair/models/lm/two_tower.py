@@ -37,6 +37,7 @@ from recfair.models.base import Penalty, PenaltyBatch
 from recfair.models.lm.common import (
     HISTORY_SAMPLING,
     LMRecommender,
+    bags_from_lists,
     history_bags,
     history_ends,
     pool_history,
@@ -369,6 +370,14 @@ class LMFrozenRecommender(LMRecommender):
         z = torch.from_numpy(self._text_encoder().encode(texts)) if texts else torch.zeros(0, self.item_emb_.shape[1])
         p = self._user_vectors(z, users, len(texts))
         return (p @ self._q.T + self._b).numpy().astype(np.float32)
+
+    def _score_new(self, phrases: list[list[str]], items: list[np.ndarray]) -> np.ndarray:
+        """Profile text → ``B·z``; the history items pooled like a known user's (most recent ``history_window``)."""
+        texts = [T.format_user(p, [], template=self.user_template) for p in phrases]
+        z = torch.from_numpy(self._text_encoder().encode(texts)) if texts else torch.zeros(0, self.item_emb_.shape[1])
+        with torch.no_grad():
+            p = self.net_.users(z, self._h, bags_from_lists(items, self.history_window))
+        return (p @ self._q.T + self._b).numpy()
 
     def user_vectors(self, users: np.ndarray) -> np.ndarray:
         """The user-tower output ``p_u`` (what attribute-leakage probes read)."""
