@@ -385,8 +385,10 @@ class LMRecommender(Recommender):
         from recfair.models.base import top_k
 
         check_positive_int(k, "k", type(self).__name__)
-        scores = self.score_new_users(profiles, histories)
-        _, items = self._new_user_inputs(profiles, histories)
+        self._check_fitted()
+        phrases, items = self._new_user_inputs(profiles, histories)
+        with self._threads():
+            scores = self._score_new(phrases, items).astype(np.float32)
         allowed = np.ones(self.n_items_, dtype=bool)
         if candidates is not None:
             cand = self._check_items(np.asarray(candidates, dtype=np.int64).ravel())
