@@ -78,7 +78,7 @@ def run_implicit(split, repeats, seed, num_threads=0):
 def time_to_target(split, target, repeats, max_epochs, threads):
     """Smallest epoch count whose BPR-MF (defaults otherwise) reaches ``target`` nDCG@10."""
     for epochs in range(1, max_epochs + 1):
-        model = create_model("bpr", epochs=epochs, threads=threads, progress=False)
+        model = create_model("bpr", epochs=epochs, runtime={"threads": threads, "progress": False})
         seconds, model = best_of(lambda: model.fit(split.train), repeats)
         ndcg, _ = accuracy(model.recommend(k=10), split)
         if ndcg >= target:
@@ -108,7 +108,7 @@ def main() -> None:
     for name in MODELS:
         params = {"seed": args.seed} if name in ("random", "mf", "bpr") else {}
         if name in ("mf", "bpr"):
-            params.update(threads=args.threads, progress=False)
+            params.update(runtime={"threads": args.threads, "progress": False})
         create_model(name, **params).fit(split.train)  # warm-up: imports, allocator
         fit_s, model = best_of(lambda: create_model(name, **params).fit(split.train), args.repeats)
         rec_s, recs = best_of(lambda: model.recommend(users, k=10), max(args.repeats, 20))

@@ -45,7 +45,7 @@ def main() -> None:
     from recfair.data import load_dataset, make_split
     from recfair.fairness.counterfactual import run_probe
     from recfair.metrics.ranking import ndcg, recall
-    from recfair.models.generative import targets as T
+    from recfair.fairness import probe_targets as T
     from recfair.models.generative.backends import BuiltinBackend
     from recfair.models.generative.builtin import GenerativeRecommender
 
@@ -68,7 +68,8 @@ def main() -> None:
         emb = TextEncoder().encode(render_items(ds)).astype(np.float32)
         item_init = os.path.join(tempfile.mkdtemp(), "items.safetensors")
         save_file({"item_embeddings": emb}, item_init)
-    model = GenerativeRecommender(epochs=args.epochs, n_threads=args.threads, seed=args.seed, item_init=item_init)
+    model = GenerativeRecommender(epochs=args.epochs, seed=args.seed, item_init=item_init,
+                                  runtime={"threads": args.threads})
     t0, c0 = time.perf_counter(), time.process_time()
     model.fit(sp.train)
     fit_s, fit_cpu = time.perf_counter() - t0, time.process_time() - c0
@@ -80,7 +81,7 @@ def main() -> None:
     acc = {"ndcg@10": float(np.nanmean(ndcg(recs, sp.test, 10))), "recall@10": float(np.nanmean(recall(recs, sp.test, 10)))}
 
     t0 = time.perf_counter()
-    seen = T.history_seen(model)(users)
+    seen = T.seen_items(model.seen_)(users)
     gen = model.generate_ids(model.prompt_ids(users), 10, exclude=seen)
     gen_s = time.perf_counter() - t0
     ok = all(len(set(r.tolist())) == 10 and r.min() >= 0 and not set(r.tolist()) & set(s.tolist())
@@ -97,7 +98,7 @@ def main() -> None:
     if args.decode == "rank":
         lister = T.ProfileScoreLister(model, args.k)
     else:
-        lister = T.PromptLister(BuiltinBackend(model), args.k, T.builtin_prompts(model), T.history_seen(model))
+        lister = T.PromptLister(BuiltinBackend(model), args.k, T.model_prompts(model), T.seen_items(model.seen_))
     t0 = time.perf_counter()
     res = run_probe(lister, probe_users, attrs, k=args.k, test=sp.test)
     probe_s = time.perf_counter() - t0
@@ -108,7 +109,7 @@ def main() -> None:
         "load_seconds": round(load_s, 2),
         "item_init": "all-MiniLM-L6-v2" if args.item_init else None,
         "fit_seconds": round(fit_s, 1), "fit_cpu_seconds": round(fit_cpu, 1), "epochs": args.epochs,
-        "final_train_loss": round(model.train_loss_, 4),
+        "final_train_loss": round(model.training_log_[-1]["loss"], 4),
         "rank_top10_all_users_seconds": round(rank_s, 3), **{k: round(v, 4) for k, v in acc.items()},
         "generate_top10_all_users_seconds": round(gen_s, 2), "generated_lists_valid": ok,
         **{f"generated_{k}": round(v, 4) for k, v in gen_acc.items()},

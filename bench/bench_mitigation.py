@@ -91,7 +91,7 @@ def ranking_table(name, params, split, valid_split, seed):
         model, secs = fit(sample_weight=sw)
         rows.append(row(f"pre {spec}", model.recommend(users, k=10), split, model, secs))
     for spec, lam in IN:
-        model, secs = fit(penalty=make_penalty(spec, weight=lam))
+        model, secs = fit(penalty=make_penalty(spec, lambda_=lam))
         rows.append(row(f"in {spec} λ={lam}", model.recommend(users, k=10), split, model, secs))
     if "user_fields" in create_model(name)._param_names():
         # fairness through unawareness, for comparison with the adversary: gender left out of the profile text
@@ -133,14 +133,14 @@ def ranking_table(name, params, split, valid_split, seed):
 
 
 def yao_huang_table(split, seed, lams, batch_size):
-    params = dict(seed=seed, progress=False, batch_size=batch_size)
+    params = dict(seed=seed, batch_size=batch_size, runtime={"progress": False})
     group = (split.train.users["gender"] == "F").to_numpy()
     te, tr = split.test, split.train
     rows = []
     runs = [(None, 0.0)] + [(k, lam) for k in ("value", "absolute", "under", "over", "nonparity") for lam in lams]
     for kind, lam in runs:
         t = time.perf_counter()
-        pen = None if kind is None else make_penalty(f"{kind}:gender", weight=lam)
+        pen = None if kind is None else make_penalty(f"{kind}:gender", lambda_=lam)
         model = create_model("mf", **params).fit(tr, penalty=pen)
         secs = time.perf_counter() - t
         pred = model.predict(te.user, te.item)
@@ -159,7 +159,7 @@ def sweep_tables(split, valid_split, seed):
     from recfair.mitigation.sweep import sweep, sweep_penalty
 
     params = {"seed": seed, "progress": False}
-    pop = sweep_penalty(lambda: create_model("bpr", **params), lambda lam: make_penalty("popularity", weight=lam),
+    pop = sweep_penalty(lambda: create_model("bpr", **params), lambda lam: make_penalty("popularity", lambda_=lam),
                         [0.0, 0.01, 0.03, 0.1, 0.3], split, maximize=["ndcg@10", "aplt@10"], minimize=["gini@10"],
                         user_groups=GROUPS, n_bootstrap=200)
     model = create_model("bpr", **params).fit(valid_split.train)

@@ -55,6 +55,10 @@ class ColdStartError(RecfairError):
     """A model was asked about users or items it cannot represent."""
 
 
+class IntegrityError(RecfairError):
+    """A stored artefact or its data no longer matches what was recorded when it was written."""
+
+
 class MissingDependencyError(RecfairError, ImportError):
     """An optional dependency is not installed."""
 
@@ -95,18 +99,25 @@ def check_param(value: Any, param: str, owner: str, expected: str, ok: bool) -> 
 
 
 def check_positive_int(value: Any, param: str, owner: str) -> int:
+    """Return ``value`` as an ``int`` if it is a positive int (bools refused), else raise :data:`BAD_PARAM`.
+
+    ``param`` and ``owner`` name the parameter and the function or class it
+    belongs to in the message, e.g. ``check_positive_int(k, "k", "ndcg")``.
+    """
     ok = isinstance(value, (int,)) and not isinstance(value, bool) and value > 0
     check_param(value, param, owner, "a positive int", ok)
     return int(value)
 
 
 def check_nonneg_float(value: Any, param: str, owner: str) -> float:
+    """Return ``value`` as a ``float`` if it is an int or float ≥ 0 (bools refused), else raise :data:`BAD_PARAM`."""
     ok = isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0
     check_param(value, param, owner, "a non-negative number", ok)
     return float(value)
 
 
 def check_fraction(value: Any, param: str, owner: str, *, closed: bool = False) -> float:
+    """Return ``value`` as a ``float`` if it lies in ``(0, 1)`` (``[0, 1]`` with ``closed=True``), else raise :data:`BAD_PARAM`."""
     ok = isinstance(value, (int, float)) and not isinstance(value, bool) and (
         0 <= value <= 1 if closed else 0 < value < 1
     )

@@ -47,6 +47,7 @@ class Recommendations:
 
     @property
     def k(self) -> int:
+        """List length: the number of columns of ``items`` (padded slots included)."""
         return int(self.items.shape[1])
 
     def __len__(self) -> int:
@@ -103,10 +104,50 @@ class Recommendations:
         scores[rows[keep], cols[keep]] = df["score"].to_numpy()[keep]
         return cls(users, items, scores)
 
-    def save(self, path) -> None:
-        """Write as Parquet (long form, indices)."""
-        self.to_frame().to_parquet(path, index=False)
+    def to_table(self, dataset) -> pd.DataFrame:
+        """Long table with indices *and* raw ids: ``user, rank, item, score, user_id, item_id``.
+
+        The raw ids make a stored list mean the same thing outside recfair; the
+        indices make it cheap to read back (:meth:`from_frame` ignores the ids).
+        """
+        df = self.to_frame()
+        df["user_id"] = np.asarray(dataset.user_ids)[df["user"].to_numpy()].astype(str)
+        df["item_id"] = np.asarray(dataset.item_ids)[df["item"].to_numpy()].astype(str)
+        return df
+
+    def save(self, path, dataset=None) -> None:
+        """Write as Parquet (long form): indices, plus raw ids when ``dataset`` is given."""
+        df = self.to_frame() if dataset is None else self.to_table(dataset)
+        df.to_parquet(path, index=False)
 
     @classmethod
     def load(cls, path, k: int | None = None) -> "Recommendations":
+        """Read a file written by :meth:`save` (index columns)."""
         return cls.from_frame(pd.read_parquet(path), k=k)
+
+
+def rank_scores(users, scores, k: int, *, exclude=None) -> Recommendations:
+    """Top-``k`` of each row of an ``(n, n_items)`` score matrix, as :class:`Recommendations`.
+
+    Non-finite scores are never listed, nor the items of ``exclude`` (a CSR
+    ``(n_users, n_items)`` matrix indexed by ``users``, e.g. training items).
+    Ties go to the lower item index; lists with too few items are padded.
+
+    >>> rank_scores([7], np.array([[0.1, 0.9, 0.9, -np.inf]]), 3).items.tolist()
+    [[1, 2, 0]]
+    """
+    users = np.asarray(users, dtype=np.int64)
+    s = np.array(scores, dtype=np.float32, copy=True)
+    s[~np.isfinite(s)] = -np.inf
+    if exclude is not None:
+        sub = exclude[users]
+        s[np.repeat(np.arange(len(users)), np.diff(sub.indptr)), sub.indices] = -np.inf
+    kk = min(int(k), s.shape[1])
+    order = np.argsort(-s, axis=1, kind="stable")[:, :kk]  # stable: lower index first on ties
+    vals = np.take_along_axis(s, order, axis=1)
+    items = np.full((len(users), int(k)), PAD, dtype=np.int32)
+    out = np.full((len(users), int(k)), np.nan, dtype=np.float32)
+    ok = np.isfinite(vals)
+    items[:, :kk] = np.where(ok, order, PAD)
+    out[:, :kk] = np.where(ok, vals, np.nan)
+    return Recommendations(users, items, out)

@@ -12,11 +12,31 @@ def run_cli(*args):
 
 
 def test_parse_params_types():
-    assert parse_params(["epochs=20", "reg=0.01", "loss=bpr", "flag=true", "embedding-size=8"]) == {
-        "epochs": 20, "reg": 0.01, "loss": "bpr", "flag": True, "embedding_size": 8}
+    from recfair.models.registry import get_model_class
+
+    bpr = get_model_class("bpr")
+    assert parse_params(["epochs=20", "reg=0.01", "item_bias=false", "embedding-size=8"], bpr) == {
+        "epochs": 20, "reg": 0.01, "item_bias": False, "embedding_size": 8}
     with pytest.raises(RecfairError) as exc:
-        parse_params(["epochs"])
+        parse_params(["epochs"], bpr)
     assert str(exc.value) == BAD_PARAM_SYNTAX.format(raw="epochs")
+
+
+def test_models_params_prints_the_typed_parameters():
+    res = run_cli("models", "--params", "bpr")
+    assert res.returncode == 0, res.stderr
+    for text in ("embedding_size", "a positive int", "4096", "a non-negative number", "maximum training epochs"):
+        assert text in res.stdout
+
+
+def test_a_misspelt_param_names_the_closest_key():
+    from recfair.models.config import DID_YOU_MEAN
+
+    res = run_cli("train", "bpr", "--dataset", "/nonexistent/path.csv", "--out", "x", "--param", "embeding_size=8")
+    assert res.returncode == 2, res.stderr
+    assert "Unknown parameter 'embeding_size' (= '8') for model 'bpr'." in res.stderr
+    assert DID_YOU_MEAN.format(close="embedding_size") in res.stderr
+    assert "Traceback" not in res.stderr and len(res.stderr.strip().splitlines()) == 1
 
 
 @pytest.mark.parametrize(
@@ -45,7 +65,7 @@ def test_models_lists_registry():
 
 @pytest.mark.parametrize("model, split, what", [("bpr", "cold-users", "users"), ("itemknn", "cold-items", "items")])
 def test_classic_models_refuse_cold_splits_before_training(model, split, what):
-    from recfair.cli.train import COLD_SPLIT
+    from recfair.cli.runs import COLD_SPLIT
 
     res = run_cli("train", model, "--split", split, "--out", "unused-run-dir")
     assert res.returncode == 2

@@ -150,7 +150,24 @@ def test_data_home_folder_by_name(tmp_path, monkeypatch, atomic_dir):
     assert load_dataset("toy").n_interactions == 5
 
 
-@pytest.mark.skipif(not fetch.have_ml100k(), reason="ML-100K not obtained (python -m recfair.data.fetch)")
+ML100K_MISSING = f"ML-100K not in the data folder; run `{fetch.FETCH_ML100K}`"
+
+
+def test_skip_reason_names_a_command_that_fetches(monkeypatch, tmp_path):
+    from typer.testing import CliRunner
+
+    from recfair.cli import app
+
+    calls = []
+    monkeypatch.setattr(fetch, "fetch_ml100k", lambda force=False: calls.append(force) or tmp_path)
+    argv = fetch.FETCH_ML100K.split()
+    assert argv[0] == "recfair" and fetch.FETCH_ML100K in ML100K_MISSING
+    result = CliRunner().invoke(app, argv[1:])
+    assert result.exit_code == 0, result.output
+    assert calls == [False]
+
+
+@pytest.mark.skipif(not fetch.have_ml100k(), reason=ML100K_MISSING)
 def test_ml100k_real():
     ds = load_dataset("ml-100k")
     assert (ds.n_users, ds.n_items, ds.n_interactions) == (943, 1682, 100000)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from fairness_fixtures import tiny_parts
+from tests.helpers.fairness import tiny_parts
 
 from recfair.data.split import Split
 

@@ -47,7 +47,7 @@ def test_user_side_values_by_hand(result):
 def test_item_side_uses_the_evaluated_users(result):
     assert result.meta["n_item_users"] == 3
     t = result.item_groups.set_index(["attribute", "group"])
-    assert t.loc[("popularity", "long_tail"), "p_rec"] == pytest.approx(7 / 11)
+    assert t.loc[("popularity", "tail"), "p_rec"] == pytest.approx(7 / 11)
     m = dict(zip(result.item_metrics["metric"], result.item_metrics["value"]))
     assert m["coverage@3"] == pytest.approx(5 / 6)
 

@@ -12,7 +12,7 @@ from recfair.fairness.data_audit import (
     CONCENTRATION_COLUMNS, DATA_ITEM_COLUMNS, DATA_USER_COLUMNS, RATING_DIST_COLUMNS, DataAudit, audit_data,
 )
 from recfair.errors import RecfairError
-from fairness_fixtures import tiny_parts
+from tests.helpers.fairness import tiny_parts
 
 
 @pytest.fixture
@@ -50,10 +50,10 @@ def test_item_groups_and_concentration_by_hand(full):
     i = da["item_groups"].set_index("group")
     assert tuple(da["item_groups"].columns) == DATA_ITEM_COLUMNS
     # pop 4,3,2 reach 9/11 ≥ .8 → short head {i0, i1, i2}
-    assert i.loc["short_head", "n_items"] == 3 and i.loc["short_head", "catalogue_share"] == 0.5
-    assert i.loc["short_head", "interaction_share"] == pytest.approx(9 / 11)
-    assert i.loc["short_head", "mean_rating"] == pytest.approx(30 / 9)
-    assert i.loc["long_tail", "mean_rating"] == pytest.approx(3.0)
+    assert i.loc["head", "n_items"] == 3 and i.loc["head", "catalogue_share"] == 0.5
+    assert i.loc["head", "interaction_share"] == pytest.approx(9 / 11)
+    assert i.loc["head", "mean_rating"] == pytest.approx(30 / 9)
+    assert i.loc["tail", "mean_rating"] == pytest.approx(3.0)
     c = dict(zip(da["concentration"]["metric"], da["concentration"]["value"]))
     assert tuple(da["concentration"].columns) == CONCENTRATION_COLUMNS
     assert c["item_gini"] == pytest.approx(27 / 66)  # Σ(2i−n−1)x_(i) / (n Σx) over 0,1,1,2,3,4

@@ -89,7 +89,7 @@ def test_multi_valued_genres_item_belongs_to_every_genre(tiny):
 def test_popularity_tiers_and_year_bins(tiny):
     split, _ = tiny
     pop = GroupSpec.popularity().assign(split.train, "item")
-    assert pop.labels == ("short_head", "long_tail")
+    assert pop.labels == ("head", "tail")
     np.testing.assert_array_equal(pop.codes, [0, 0, 1, 1, 1, 1])
     tiers = GroupSpec.tiers().assign(split.train, "item")
     assert tiers.labels == ("head", "mid", "tail")
@@ -146,3 +146,19 @@ def test_grouping_from_codes_roundtrip():
     g = Grouping.from_codes("x", ["a", "b", "c"], [2, -1, 0, 2])
     np.testing.assert_array_equal(g.codes, [2, -1, 0, 2])
     np.testing.assert_array_equal(g.sizes, [1, 0, 2])
+
+
+def test_documented_activity_specs_parse_and_the_at_form_is_refused():
+    import re
+    from pathlib import Path
+
+    import recfair
+
+    assert parse_groups("activity[20]") == [GroupSpec.activity(0.2)]
+    with pytest.raises(RecfairError) as e:
+        parse_groups("activity@0.05")
+    assert str(e.value) == G.BAD_SPEC.format(spec="activity@0.05")
+    # no doc or docstring shows a group spec the grammar rejects
+    root = Path(recfair.__file__).parents[2]
+    texts = [p.read_text() for p in [*root.glob("docs/*.md"), *Path(recfair.__file__).parent.rglob("*.py")]]
+    assert not [m for t in texts for m in re.findall(r"\bactivity@[\d.]+", t)]

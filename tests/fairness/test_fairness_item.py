@@ -29,7 +29,7 @@ def test_popularity_group_table_by_hand(tiny):
     pop = GroupSpec.popularity().assign(split.train, "item")
     t = item_group_table(recs, split.train, split.test, pop, 3).set_index("group")
     assert tuple(item_group_table(recs, split.train, split.test, pop, 3).columns) == ITEM_GROUP_COLUMNS
-    head, tail = t.loc["short_head"], t.loc["long_tail"]
+    head, tail = t.loc["head"], t.loc["tail"]
     assert (head["n_items"], tail["n_items"]) == (2, 4)
     assert head["catalogue_share"] == pytest.approx(2 / 6)
     assert head["train_share"] == pytest.approx(6 / 7)  # pop 4 + 2 of 7

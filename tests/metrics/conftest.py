@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from metric_fixtures import make_dataset, make_recs
+from tests.helpers.metrics import make_dataset, make_recs
 
 
 @pytest.fixture

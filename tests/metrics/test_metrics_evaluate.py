@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from metric_fixtures import make_dataset, make_recs
+from tests.helpers.metrics import make_dataset, make_recs
 
 from recfair import Recommendations
 from recfair.errors import RecfairError
@@ -29,10 +29,11 @@ def test_accuracy_table(ranking_case):
     assert ev.overall["ndcg@5"] == pytest.approx(np.nanmean(ndcg(recs, test, 5)))
     # coverage over the evaluated users' lists: {1..8} ∪ {2} → 8 of 10 items
     assert ev.overall["coverage@5"] == pytest.approx(8 / 10)
-    assert ev.overall["coverage"] == ev.overall["coverage@5"] and ev.overall["gini"] == ev.overall["gini@5"]
     frame = ev.to_frame()
     assert list(frame.columns) == ["metric", "value"]
-    assert {"ndcg@5", "recall@5", "coverage", "gini"} <= set(frame["metric"])
+    assert {"ndcg@5", "recall@5", "coverage@5", "gini@5"} <= set(frame["metric"])
+    # each metric once: no unsuffixed coverage / gini aliases printed next to coverage@k / gini@k
+    assert not {"coverage", "gini"} & set(frame["metric"]) and frame["metric"].is_unique
 
 
 def test_beyond_columns_need_train(beyond_case):
@@ -42,7 +43,10 @@ def test_beyond_columns_need_train(beyond_case):
     assert list(ev.per_user.columns) == [f"{m}@3" for m in ACCURACY + BEYOND]
     # the test set's item table decides ILD's default vectors; train's genres decide calibration
     ev_no_train = evaluate(recs, test, k=3)
-    assert list(ev_no_train.per_user.columns) == [f"{m}@3" for m in ACCURACY]
+    # ild reads only item vectors / the test set's genres: computed, identically, without train
+    assert list(ev_no_train.per_user.columns) == [f"{m}@3" for m in ACCURACY] + ["ild@3"]
+    pd.testing.assert_series_equal(ev_no_train.per_user["ild@3"], ev.per_user["ild@3"])
+    assert evaluate(recs, test, k=3, metrics=["ild"]).per_user.columns.tolist() == ["ild@3"]
     with pytest.raises(RecfairError) as e:
         evaluate(recs, test, k=3, metrics=["arp"])
     assert str(e.value) == NEEDS_TRAIN.format(name="arp")
@@ -73,8 +77,8 @@ def test_empty_recommendations_are_all_miss(ranking_case):
     _, test = ranking_case
     ev = evaluate(make_recs([], [], k=5), test, k=5)
     assert ev.n_users == 3 and ev.n_missing == 3
-    assert ev.overall["ndcg@5"] == 0 and ev.overall["coverage"] == 0
-    assert np.isnan(ev.overall["gini"])
+    assert ev.overall["ndcg@5"] == 0 and ev.overall["coverage@5"] == 0
+    assert np.isnan(ev.overall["gini@5"])
 
 
 def test_duplicate_users_rejected(ranking_case):

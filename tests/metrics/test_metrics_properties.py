@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from metric_fixtures import make_dataset
+from tests.helpers.metrics import make_dataset
 
 from recfair import Recommendations
 from recfair.metrics import evaluate, gini
@@ -51,8 +51,8 @@ def test_bounds_and_user_order(case):
     assert (table[f"aclt@{k}"] <= k).all()
     # every accuracy value is defined for every evaluated user
     assert not table[[f"ndcg@{k}", f"recall@{k}"]].isna().any().any()
-    assert 0 <= ev.overall["coverage"] <= 1
-    assert np.isnan(ev.overall["gini"]) or 0 <= ev.overall["gini"] <= 1
+    assert 0 <= ev.overall[f"coverage@{k}"] <= 1
+    assert np.isnan(ev.overall[f"gini@{k}"]) or 0 <= ev.overall[f"gini@{k}"] <= 1
     shuffled = Recommendations(recs.users[perm], recs.items[perm], recs.scores[perm])
     ev2 = evaluate(shuffled, test, train=train, k=k)
     pd.testing.assert_frame_equal(ev2.per_user, table)

@@ -17,7 +17,7 @@ import pytest
 
 ranx = pytest.importorskip("ranx")
 
-from metric_fixtures import make_dataset  # noqa: E402
+from tests.helpers.metrics import make_dataset  # noqa: E402
 
 from recfair import Recommendations  # noqa: E402
 from recfair.metrics import hit_rate, map_at_k, mrr, ndcg, precision, recall  # noqa: E402

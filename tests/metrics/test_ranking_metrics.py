@@ -9,7 +9,7 @@ from recfair.errors import RecfairError
 from recfair.metrics import hit_matrix, hit_rate, map_at_k, mrr, ndcg, precision, recall
 from recfair.metrics.ranking import BAD_ITEMS, BAD_USERS
 
-from metric_fixtures import make_dataset, make_recs
+from tests.helpers.metrics import make_dataset, make_recs
 
 L2, L3, L4, L5, L6 = (np.log2(x) for x in (2, 3, 4, 5, 6))
 NAN = np.nan

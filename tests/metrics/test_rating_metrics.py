@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from metric_fixtures import make_dataset
+from tests.helpers.metrics import make_dataset
 
 from recfair.errors import RecfairError
 from recfair.metrics import mae, per_user_errors, rmse

@@ -30,7 +30,7 @@ def taste_split():
 
 @pytest.fixture(scope="session")
 def bpr_params():
-    return dict(embedding_size=16, epochs=20, seed=0, progress=False)
+    return dict(embedding_size=16, epochs=20, seed=0, runtime={"progress": False})
 
 
 @pytest.fixture(scope="session")

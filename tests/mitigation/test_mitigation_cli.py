@@ -21,7 +21,7 @@ def run_dir(tmp_path_factory):
     path = tmp_path_factory.mktemp("run")
     cfg = RunConfig("bpr", {}, "synthetic", protocol="random", test_size=0.2, valid_size=0.1, seed=0, n_candidates=40)
     split = make_split(load_dataset("synthetic"), "random", test_size=0.2, valid_size=0.1, seed=0)
-    model = BPRRecommender(embedding_size=8, epochs=3, seed=0, progress=False).fit(split.train)
+    model = BPRRecommender(embedding_size=8, epochs=3, seed=0, runtime={"progress": False}).fit(split.train)
     users = np.flatnonzero((split.test.user_counts > 0) & (split.train.user_counts > 0))
     write_run(path, cfg, model, model.recommend(users, k=40))
     return path

@@ -4,7 +4,7 @@
 * determinism (same seed ⇒ identical numbers);
 * no leak of test data: everything is computed from the training set it is handed
   (group labels from training activity, popularity from training interactions);
-* λ = 0 reproduces the unmitigated model bit for bit (penalties), strength 0 leaves
+* λ = 0 reproduces the unmitigated model bit for bit (penalties), lambda_ 0 leaves
   training untouched (re-weighers).
 """
 
@@ -48,7 +48,7 @@ def world():
 
 
 def _model(kind, **kw):
-    params = dict(embedding_size=8, epochs=3, seed=0, progress=False, batch_size=256)
+    params = dict(embedding_size=8, epochs=3, seed=0, runtime={"progress": False}, batch_size=256)
     params.update(kw)
     return (MFRecommender if kind == "mf" else BPRRecommender)(**params)
 
@@ -62,14 +62,14 @@ def _scores(model, train):
 def test_penalty_lambda_zero_is_bit_identical(world, spec, kind):
     _, train, _, _ = world
     plain = _scores(_model(kind).fit(train), train)
-    zero = _scores(_model(kind).fit(train, penalty=make_penalty(spec, weight=0.0)), train)
+    zero = _scores(_model(kind).fit(train, penalty=make_penalty(spec, lambda_=0.0)), train)
     assert np.array_equal(plain, zero)
 
 
 @pytest.mark.parametrize("spec, kind", PENALTIES)
 def test_penalty_is_deterministic_and_acts(world, spec, kind):
     _, train, _, _ = world
-    runs = [_scores(_model(kind).fit(train, penalty=make_penalty(spec, weight=0.5)), train) for _ in range(2)]
+    runs = [_scores(_model(kind).fit(train, penalty=make_penalty(spec, lambda_=0.5)), train) for _ in range(2)]
     assert np.array_equal(runs[0], runs[1])
     assert not np.array_equal(runs[0], _scores(_model(kind).fit(train), train))  # λ > 0 changes training
 
@@ -77,7 +77,7 @@ def test_penalty_is_deterministic_and_acts(world, spec, kind):
 @pytest.mark.parametrize("spec, kind", PENALTIES)
 def test_penalty_returns_a_differentiable_scalar(world, spec, kind):
     _, train, _, _ = world
-    pen = make_penalty(spec, weight=1.0)
+    pen = make_penalty(spec, lambda_=1.0)
     pen.bind(train)
     g = torch.Generator().manual_seed(0)
     b = 64
@@ -99,12 +99,12 @@ def test_penalty_binds_to_training_data_only(world, spec, kind):
     full, train, _, train2 = world
     states = []
     for ds in (train, train2):
-        pen = make_penalty(spec, weight=1.0)
+        pen = make_penalty(spec, lambda_=1.0)
         pen.bind(ds)
         states.append({k: v for k, v in vars(pen).items() if k.endswith("_") and isinstance(v, torch.Tensor)})
     for key in states[0]:
         assert torch.equal(states[0][key], states[1][key])
-    pen = make_penalty(spec, weight=1.0)
+    pen = make_penalty(spec, lambda_=1.0)
     pen.bind(train)
     if hasattr(pen, "popularity_"):
         assert np.allclose(pen.popularity_.numpy(), np.log1p(train.item_popularity))
@@ -167,9 +167,9 @@ def test_reweigher_shape_determinism_and_no_leak(world, spec):
 
 
 @pytest.mark.parametrize("spec", REWEIGHERS)
-def test_reweigher_strength_zero_trains_the_unmitigated_model(world, spec):
+def test_reweigher_lambda_zero_trains_the_unmitigated_model(world, spec):
     _, train, _, _ = world
-    new_train, sw = make_reweigher(spec, strength=0).apply(train)
+    new_train, sw = make_reweigher(spec, lambda_=0).apply(train)
     assert new_train is train and sw is None
     plain = _scores(_model("bpr").fit(train), train)
     mitigated = _scores(_model("bpr").fit(new_train, sample_weight=sw), train)

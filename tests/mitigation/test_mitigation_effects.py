@@ -53,7 +53,7 @@ def test_resampled_training_set_shrinks_the_group_gap_at_equal_steps(taste_split
 
 def test_group_gap_penalty_shrinks_the_planted_gap(synth_split, synth_bpr, bpr_params):
     before = _per_user(synth_bpr, synth_split)
-    model = BPRRecommender(**bpr_params).fit(synth_split.train, penalty=make_penalty("group-gap:group", weight=3.0))
+    model = BPRRecommender(**bpr_params).fit(synth_split.train, penalty=make_penalty("group-gap:group", lambda_=3.0))
     after = _per_user(model, synth_split)
     grouping = parse_groups("group")[0].assign(synth_split.train)
     change = paired_gap_change(before, after, grouping, "ndcg@10", seed=0)
@@ -62,7 +62,7 @@ def test_group_gap_penalty_shrinks_the_planted_gap(synth_split, synth_bpr, bpr_p
 
 def test_adversarial_training_removes_gender_from_user_embeddings(taste_split, taste_base, bpr_params):
     base, _ = taste_base
-    model = BPRRecommender(**bpr_params).fit(taste_split.train, penalty=make_penalty("adversarial:gender", weight=0.1))
+    model = BPRRecommender(**bpr_params).fit(taste_split.train, penalty=make_penalty("adversarial:gender", lambda_=0.1))
     users = np.flatnonzero(taste_split.train.user_counts > 0)
     auc = [leakage_from_embeddings(m.user_factors_[users], taste_split.train, "gender", users=users)
            for m in (base, model)]
@@ -73,14 +73,14 @@ def test_adversarial_training_removes_gender_from_user_embeddings(taste_split, t
     assert max(auc[1].folds) < min(auc[0].folds)
 
 
-MF_PARAMS = dict(embedding_size=16, epochs=20, seed=0, progress=False)
+MF_PARAMS = dict(embedding_size=16, epochs=20, seed=0, runtime={"progress": False})
 
 
 @pytest.fixture(scope="module")
 def mf_runs(synth_split):
     out = {"none": MFRecommender(**MF_PARAMS).fit(synth_split.train)}
     for kind in ("value", "absolute", "under", "over", "nonparity"):
-        out[kind] = MFRecommender(**MF_PARAMS).fit(synth_split.train, penalty=make_penalty(f"{kind}:gender", weight=1.0))
+        out[kind] = MFRecommender(**MF_PARAMS).fit(synth_split.train, penalty=make_penalty(f"{kind}:gender", lambda_=1.0))
     return out
 
 
@@ -104,7 +104,7 @@ def test_yao_huang_penalty_lowers_its_own_target_on_held_out_pairs(synth_split, 
     # item and group they are dominated by sampling noise here (see docs/mitigation.md)
     key = "non_parity" if kind == "nonparity" else kind
     before = _unfairness(mf_runs["none"], synth_split.test)[key]
-    model = MFRecommender(**MF_PARAMS).fit(synth_split.train, penalty=make_penalty(f"{kind}:gender", weight=3.0))
+    model = MFRecommender(**MF_PARAMS).fit(synth_split.train, penalty=make_penalty(f"{kind}:gender", lambda_=3.0))
     after = _unfairness(model, synth_split.test)[key]
     assert after < 0.85 * before, (before, after)
 
@@ -122,7 +122,7 @@ def test_item_side_rerankers_raise_long_tail_exposure(synth_split, synth_candida
 
 def test_popularity_penalty_raises_long_tail_exposure(synth_split, synth_bpr, bpr_params):
     before = _per_user(synth_bpr, synth_split)["aplt@10"]
-    model = BPRRecommender(**bpr_params).fit(synth_split.train, penalty=make_penalty("popularity", weight=0.05))
+    model = BPRRecommender(**bpr_params).fit(synth_split.train, penalty=make_penalty("popularity", lambda_=0.05))
     after = _per_user(model, synth_split)["aplt@10"]
     mean, lo, hi = paired_mean_change(before.to_numpy(), after.loc[before.index].to_numpy())
     assert lo > 0, (mean, lo, hi)
@@ -130,16 +130,16 @@ def test_popularity_penalty_raises_long_tail_exposure(synth_split, synth_bpr, bp
 
 @pytest.mark.parametrize("solver", ["milp", "greedy"])
 def test_ugf_meets_epsilon_on_the_evaluated_users(synth_split, synth_candidates, solver):
-    ugf = make_reranker("ugf", epsilon=0.01, attribute="activity", solver=solver)
+    ugf = make_reranker("ugf", epsilon=0.01, groups="activity", solver=solver)
     out = ugf.rerank(synth_candidates, synth_split.train, 10)
     assert abs(ugf.report_["gap_before"]) > 0.01
     gap = ugf.constrained_gap(synth_candidates, out, synth_split.train, 10)
     assert abs(gap) <= 0.01
     # recomputed from scratch: mean estimated precision@10 of each activity group
-    from recfair.mitigation.rerank import _sorted_candidates
+    from recfair.mitigation.rerank import sorted_candidates
     from recfair.mitigation.ugf import estimated_relevance
 
-    items, scores = _sorted_candidates(synth_candidates, synth_split.train)
+    items, scores = sorted_candidates(synth_candidates, synth_split.train)
     r = estimated_relevance(items, scores, "quantile")
     chosen = np.array([np.isin(items[i], out.items[i]) for i in range(len(items))])
     q = (r * chosen).sum(1) / 10

@@ -83,7 +83,7 @@ def test_pearson_matches_numpy():
 
 def test_popularity_penalty_uses_training_popularity_and_negatives():
     ds = tiny_dataset()
-    pen = PopularityPenalty(weight=2.0)
+    pen = PopularityPenalty(lambda_=2.0)
     pen.bind(ds)
     np.testing.assert_allclose(pen.popularity_.numpy(), np.log1p(ds.item_popularity), rtol=1e-6)
     items, neg = torch.tensor([0, 1, 2]), torch.tensor([3, 3, 2])
@@ -143,7 +143,7 @@ def test_adversary_discriminator_learns_and_model_gradient_is_reversed():
     emb[:3, 0] += 3.0  # women are separable along dimension 0
     emb.requires_grad_(True)
     users = torch.arange(6)
-    pen = AdversarialPenalty("gender", weight=1.0, embedding_size=4, seed=0)
+    pen = AdversarialPenalty("gender", lambda_=1.0, embedding_size=4, seed=0)
     pen.bind(ds)
     assert pen.parameters() == []  # disc_steps > 0: the penalty trains its own discriminator
     with torch.no_grad():
@@ -151,7 +151,7 @@ def test_adversary_discriminator_learns_and_model_gradient_is_reversed():
     losses = [pen(PenaltyBatch(users, users, torch.zeros(6), user_embeddings=emb)).item() for _ in range(3)]
     assert losses[-1] < untrained.item() - 0.2
     # model side: the gradient reaching the embeddings is −λ × the discriminator's own gradient
-    pen.weight = 0.7
+    pen.lambda_ = 0.7
     pen.disc_steps = 0  # freeze the discriminator for the comparison
     pen.optimizer_.zero_grad(set_to_none=True)
     out = pen(PenaltyBatch(users, users, torch.zeros(6), user_embeddings=emb))
@@ -178,12 +178,12 @@ def test_adversary_external_mode_hands_parameters_to_the_model():
 
 
 def test_make_penalty_grammar_and_errors():
-    p = make_penalty("group-gap:gender", weight=0.5)
-    assert isinstance(p, GroupLossGapPenalty) and p.weight == 0.5 and p.attribute == "gender"
-    p = make_penalty("non-parity:activity[20]", weight=2)
-    assert isinstance(p, RatingUnfairnessPenalty) and p.kind == "nonparity" and p.attribute == "activity[20]"
-    assert isinstance(make_penalty("popularity", weight=1), PopularityPenalty)
-    a = make_penalty("adversarial:gender", weight=1, embedding_size=8, seed=3)
+    p = make_penalty("group-gap:gender", lambda_=0.5)
+    assert isinstance(p, GroupLossGapPenalty) and p.lambda_ == 0.5 and p.groups == "gender"
+    p = make_penalty("non-parity:activity[20]", lambda_=2)
+    assert isinstance(p, RatingUnfairnessPenalty) and p.kind == "nonparity" and p.groups == "activity[20]"
+    assert isinstance(make_penalty("popularity", lambda_=1), PopularityPenalty)
+    a = make_penalty("adversarial:gender", lambda_=1, embedding_size=8, seed=3)
     assert isinstance(a, AdversarialPenalty) and a.embedding_size == 8 and a.seed == 3
     with pytest.raises(RecfairError) as exc:
         make_penalty("fairness:gender")

@@ -36,14 +36,14 @@ def test_inverse_frequency_weights_by_hand():
     np.testing.assert_allclose(w, expected)
 
 
-def test_strength_tempers_and_zero_is_no_op():
+def test_lambda_tempers_and_zero_is_no_op():
     ds = tiny_dataset()
     full = GroupReweigher("gender").weights(ds)
-    half = GroupReweigher("gender", strength=0.5).weights(ds)
+    half = GroupReweigher("gender", lambda_=0.5).weights(ds)
     is_f = ds.users["gender"].to_numpy()[ds.user] == "F"
     ratio = lambda w: w[is_f][0] / w[~is_f][0]  # noqa: E731
     assert ratio(half) == pytest.approx(np.sqrt(ratio(full)))
-    rw = GroupReweigher("gender", strength=0)
+    rw = GroupReweigher("gender", lambda_=0)
     np.testing.assert_array_equal(rw.weights(ds), np.ones(ds.n_interactions))
     train, sw = rw.apply(ds)
     assert train is ds and sw is None
@@ -77,8 +77,8 @@ def test_upsampler_named_group_and_errors():
     assert out.n_interactions == 16
     with pytest.raises(RecfairError) as exc:
         GroupUpsampler("gender", group="X").resample(ds)
-    assert str(exc.value) == UNKNOWN_GROUP.format(group="X", attribute="gender", choices="F, M")
-    assert GroupUpsampler("gender", strength=0).apply(ds) == (ds, None)
+    assert str(exc.value) == UNKNOWN_GROUP.format(group="X", groups="gender", choices="F, M")
+    assert GroupUpsampler("gender", lambda_=0).apply(ds) == (ds, None)
     train, w = GroupUpsampler("gender", seed=1).apply(ds)
     assert train is ds
     np.testing.assert_array_equal(w, GroupUpsampler("gender", seed=1).weights(ds))
@@ -86,9 +86,9 @@ def test_upsampler_named_group_and_errors():
 
 def test_make_reweigher_specs_and_errors():
     assert make_reweigher("equal-share:gender").balance == "interactions"
-    assert make_reweigher("inverse:activity[20]").attribute == "activity[20]"
+    assert make_reweigher("inverse:activity[20]").groups == "activity[20]"
     up = make_reweigher("upsample:gender=F", seed=2)
-    assert (up.attribute, up.group, up.seed) == ("gender", "F", 2)
+    assert (up.groups, up.group, up.seed) == ("gender", "F", 2)
     with pytest.raises(RecfairError, match="Unknown pre-processing 'magic'.*equal-share, inverse, upsample"):
         make_reweigher("magic:gender")
     with pytest.raises(RecfairError, match="needs a user group"):
@@ -101,4 +101,4 @@ def test_binary_labels_message():
     with pytest.raises(RecfairError) as exc:
         binary_labels(tiny_dataset(), "age", owner="X")
     names = "1-17, 18-24, 25-34, 35-44, 45-49, 50-55, 56+"
-    assert str(exc.value) == NOT_BINARY.format(owner="X", attribute="age", n=7, names=names)
+    assert str(exc.value) == NOT_BINARY.format(owner="X", groups="age", n=7, names=names)

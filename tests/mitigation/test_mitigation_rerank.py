@@ -16,7 +16,8 @@ from recfair.mitigation import (
     UGFReRanker,
     make_reranker,
 )
-from recfair.mitigation.rerank import BAD_TARGET, item_groups
+from recfair.errors import BAD_PARAM
+from recfair.mitigation.rerank import BAD_TARGET, item_group_codes
 from recfair.mitigation.ugf import INFEASIBLE, NEEDS_CALIBRATION, estimated_relevance
 from recfair.recommendations import PAD, Recommendations
 
@@ -32,11 +33,11 @@ def popularity_world(n_users=20, n_items=12, seed=0):
 
 def test_item_groups_follow_metrics_definitions():
     ds = popularity_world()
-    codes, names = item_groups(ds, "long-tail")
+    codes, names = item_group_codes(ds, "popularity")
     assert names == ["head", "tail"]
     assert codes[:3].tolist() == [0, 0, 0] and set(codes[3:]) == {1}
     with pytest.raises(RecfairError, match="Unknown item grouping"):
-        item_groups(ds, "genres")
+        item_group_codes(ds, "genres")
 
 
 def _cands(items, scores=None, users=None):
@@ -84,7 +85,7 @@ def test_prefix_exposure_constraints_hold_in_every_prefix():
     with pytest.raises(RecfairError) as exc:
         PrefixExposureReRanker(target={"niche": 0.3}).rerank(cand, ds, 4)
     assert str(exc.value) == BAD_TARGET.format(group="niche", owner="PrefixExposureReRanker",
-                                               groups="long-tail", choices="head, tail")
+                                               item_groups="popularity", choices="head, tail")
 
 
 def test_calibrated_lambda_zero_keeps_order_and_one_matches_profile():
@@ -114,9 +115,9 @@ def _ugf_world(seed=0, n_users=12, n_cand=6):
 
 def _brute_force(ugf, cand, ds, k):
     """Best total score over every combination of k-subsets (tiny instances only)."""
-    from recfair.mitigation.rerank import _sorted_candidates
+    from recfair.mitigation.rerank import sorted_candidates
 
-    items, scores = _sorted_candidates(cand, ds)
+    items, scores = sorted_candidates(cand, ds)
     c, _ = ugf._coefficients(cand.users, ds, k)
     r = estimated_relevance(items, scores, ugf.relevance)
     best = -np.inf
@@ -133,7 +134,7 @@ def _brute_force(ugf, cand, ds, k):
 def test_ugf_milp_is_optimal_on_a_tiny_instance():
     ds, cand = _ugf_world(n_users=4, n_cand=4)
     # activity: user 0 has the most training interactions (4 vs 3): the top-5% group is {u0}
-    ugf = UGFReRanker(epsilon=0.02, attribute="activity")
+    ugf = UGFReRanker(epsilon=0.02, groups="activity")
     out = ugf.rerank(cand, ds, 2)
     assert abs(ugf.report_["gap_after"]) <= 0.02
     assert abs(ugf.report_["gap_before"]) > 0.02  # the constraint binds
@@ -146,7 +147,7 @@ def test_ugf_milp_is_optimal_on_a_tiny_instance():
 @pytest.mark.parametrize("epsilon", [1e-3, 0.005, 0.01])
 def test_ugf_meets_epsilon(solver, epsilon):
     ds, cand = _ugf_world(seed=1, n_users=30, n_cand=10)
-    ugf = UGFReRanker(epsilon=epsilon, attribute="gender", solver=solver)
+    ugf = UGFReRanker(epsilon=epsilon, groups="gender", solver=solver)
     out = ugf.rerank(cand, ds, 4)
     assert abs(ugf.report_["gap_before"]) > epsilon
     assert abs(ugf.constrained_gap(cand, out, ds, 4)) <= epsilon
@@ -155,7 +156,7 @@ def test_ugf_meets_epsilon(solver, epsilon):
 
 def test_ugf_epsilon_zero_up_to_solver_tolerance():
     ds, cand = _ugf_world(seed=1, n_users=30, n_cand=10)
-    ugf = UGFReRanker(epsilon=0.0, attribute="gender")
+    ugf = UGFReRanker(epsilon=0.0, groups="gender")
     out = ugf.rerank(cand, ds, 4)
     assert abs(ugf.constrained_gap(cand, out, ds, 4)) <= 1e-7
 
@@ -163,13 +164,15 @@ def test_ugf_epsilon_zero_up_to_solver_tolerance():
 def test_ugf_errors():
     ds, cand = _ugf_world(seed=1, n_users=30, n_cand=4)
     with pytest.raises(RecfairError) as exc:
-        UGFReRanker(epsilon=0.0, attribute="gender").rerank(cand, ds, 4)  # k = N: nothing to choose
+        UGFReRanker(epsilon=0.0, groups="gender").rerank(cand, ds, 4)  # k = N: nothing to choose
     assert str(exc.value).startswith("UGF cannot meet epsilon=0.0")
     with pytest.raises(RecfairError) as exc:
         UGFReRanker(relevance="calibrated").rerank(cand, ds, 2)
     assert str(exc.value) == NEEDS_CALIBRATION
-    with pytest.raises(RecfairError, match="Unknown UGF solver"):
-        UGFReRanker(solver="magic", attribute="gender").rerank(cand, ds, 2)
+    with pytest.raises(RecfairError) as exc:
+        UGFReRanker(solver="magic", groups="gender")
+    assert str(exc.value) == BAD_PARAM.format(param="solver", owner="UGFReRanker", expected="one of milp, greedy",
+                                              value="magic")
     assert INFEASIBLE.startswith("UGF cannot meet")
 
 
@@ -179,7 +182,7 @@ def test_ugf_calibrated_relevance_uses_the_calibration_set():
     rows = [(f"u{u}", f"i{cand.items[u, j]}") for u in range(30) if u % 3 == 0 for j in range(2)]
     cal_frame = pd.DataFrame(rows, columns=["user", "item"])
     cal = ds.with_interactions(ds.user_index(cal_frame["user"]), ds.item_index(cal_frame["item"]))
-    ugf = UGFReRanker(epsilon=0.05, attribute="gender", relevance="calibrated", calibration=cal)
+    ugf = UGFReRanker(epsilon=0.05, groups="gender", relevance="calibrated", calibration=cal)
     out = ugf.rerank(cand, ds, 4)
     # F users look far better (estimated precision 0.5 vs 0): the solver must lower them
     assert ugf.report_["gap_before"] == pytest.approx(0.5)

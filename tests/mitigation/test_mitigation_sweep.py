@@ -47,7 +47,7 @@ def test_sweep_rerank_rows_and_front(synth_split, synth_candidates):
 
 
 def test_sweep_penalty_trains_one_model_per_point(synth_split):
-    df = sweep_penalty(lambda: BPRRecommender(embedding_size=8, epochs=3, seed=0, progress=False),
-                       lambda lam: make_penalty("group-gap:group", weight=lam), [0.0, 2.0], synth_split,
+    df = sweep_penalty(lambda: BPRRecommender(embedding_size=8, epochs=3, seed=0, runtime={"progress": False}),
+                       lambda lam: make_penalty("group-gap:group", lambda_=lam), [0.0, 2.0], synth_split,
                        user_groups=("group",), n_bootstrap=50)
     assert df.shape[0] == 2 and df.loc[0, "ndcg@10"] != df.loc[1, "ndcg@10"]

@@ -68,14 +68,14 @@ def block_of(users: np.ndarray, n_users: int = 40, n_items: int = 30) -> tuple[n
 
 
 class RecordingPenalty(Penalty):
-    """Pushes predictions up (``−weight · mean prediction``) and records how the model called it.
+    """Pushes predictions up (``−lambda_ · mean prediction``) and records how the model called it.
 
     It owns one trainable parameter ``scale`` (multiplying the term) so tests can
     see that a penalty's parameters reach the optimiser.
     """
 
-    def __init__(self, weight: float = 1.0) -> None:
-        self.weight = weight
+    def __init__(self, lambda_: float = 1.0) -> None:
+        self.lambda_ = lambda_
         self.scale = torch.nn.Parameter(torch.tensor(1.0))
         self.bound: list[Dataset] = []
         self.batches: list[PenaltyBatch] = []
@@ -88,19 +88,4 @@ class RecordingPenalty(Penalty):
 
     def __call__(self, batch: PenaltyBatch) -> torch.Tensor:
         self.batches.append(batch)
-        return -self.weight * self.scale * batch.predictions.mean()
-
-
-class ForbiddenPenalty(Penalty):
-    """A zero-weight penalty that fails if the model touches it at all."""
-
-    weight = 0.0
-
-    def bind(self, train):  # pragma: no cover - must not run
-        raise AssertionError("bind called on a zero-weight penalty")
-
-    def parameters(self):  # pragma: no cover - must not run
-        raise AssertionError("parameters called on a zero-weight penalty")
-
-    def __call__(self, batch):  # pragma: no cover - must not run
-        raise AssertionError("zero-weight penalty called")
+        return -self.lambda_ * self.scale * batch.predictions.mean()

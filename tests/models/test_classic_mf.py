@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from recfair.errors import BAD_PARAM, RecfairError
-from recfair.models.classic import _torch as tu
+from recfair.models import torch_kit as tu
 from recfair.models.classic.mf import NEEDS_RATINGS, BPRRecommender, MFRecommender
 
 from classic_fixtures import RecordingPenalty, checkerboard, make_dataset
@@ -29,7 +29,7 @@ def _halves(data, seed=0):
 # ------------------------------------------------------------------ penalties
 @pytest.mark.parametrize("klass", [MFRecommender, BPRRecommender])
 def test_penalty_is_bound_called_and_optimised(klass, board):
-    penalty = RecordingPenalty(weight=1.0)
+    penalty = RecordingPenalty(lambda_=1.0)
     model = klass(**SMALL, epochs=2).fit(board, penalty=penalty)
     assert penalty.bound == [board]
     n_batches = 2 * int(np.ceil(board.n_interactions / 64))
@@ -52,7 +52,7 @@ def test_penalty_is_bound_called_and_optimised(klass, board):
 def test_penalty_changes_training_in_its_direction(klass, board):
     """The recording penalty rewards high predictions: mean prediction on train must rise."""
     plain = klass(**SMALL, epochs=5).fit(board)
-    pushed = klass(**SMALL, epochs=5).fit(board, penalty=RecordingPenalty(weight=2.0))
+    pushed = klass(**SMALL, epochs=5).fit(board, penalty=RecordingPenalty(lambda_=2.0))
     users = np.arange(40)
     assert pushed.score(users).mean() > plain.score(users).mean() + 0.1
 
@@ -81,7 +81,8 @@ def test_bpr_sample_weight_zero_removes_an_item(board):
 def test_mf_early_stopping_keeps_the_best_epoch(board):
     train, valid = _halves(board)
     mf = MFRecommender(**SMALL, epochs=40, patience=2).fit(train, valid)
-    rmse = [h["valid_rmse"] for h in mf.history_]
+    rmse = [h["valid"] for h in mf.training_log_]
+    assert mf.valid_metric_ == "rmse" and [h["epoch"] for h in mf.training_log_] == list(range(1, len(rmse) + 1))
     assert mf.best_epoch_ == int(np.argmin(rmse)) + 1
     assert len(rmse) == 40 or len(rmse) == mf.best_epoch_ + 2
     pred = mf.predict(valid.user, valid.item)
@@ -91,7 +92,8 @@ def test_mf_early_stopping_keeps_the_best_epoch(board):
 def test_bpr_early_stopping_keeps_the_best_epoch(board):
     train, valid = _halves(board.subset(board.rating > 3))
     bpr = BPRRecommender(**SMALL, epochs=30, patience=3, n_negatives=1).fit(train, valid)
-    ndcg = [h["valid_ndcg@10"] for h in bpr.history_]
+    ndcg = [h["valid"] for h in bpr.training_log_]
+    assert bpr.valid_metric_ == "ndcg@10"
     assert bpr.best_epoch_ == int(np.argmax(ndcg)) + 1
     assert len(ndcg) == 30 or len(ndcg) == bpr.best_epoch_ + 3
     recs = bpr.recommend(np.arange(40), k=10)
@@ -100,7 +102,7 @@ def test_bpr_early_stopping_keeps_the_best_epoch(board):
 
 def test_without_valid_all_epochs_run(board):
     bpr = BPRRecommender(**SMALL, epochs=4).fit(board)
-    assert [h["epoch"] for h in bpr.history_] == [1, 2, 3, 4] and bpr.best_epoch_ == 4
+    assert [h["epoch"] for h in bpr.training_log_] == [1, 2, 3, 4] and bpr.best_epoch_ == 4
 
 
 # ---------------------------------------------------------------- sampling
@@ -116,8 +118,19 @@ def test_bpr_negatives_are_unseen_and_seeded(board):
 
 
 def test_bpr_user_who_saw_everything_does_not_hang():
+    import threading
+
     data = make_dataset([0, 0, 1], [0, 1, 0], n_users=2, n_items=2)
-    BPRRecommender(**SMALL, epochs=2).fit(data)
+    model = BPRRecommender(**SMALL, epochs=2)
+    done: list = []
+    worker = threading.Thread(target=lambda: done.append(model.fit(data)), daemon=True)
+    worker.start()
+    worker.join(timeout=60)  # negative sampling must not loop forever looking for an unseen item
+    assert not worker.is_alive(), "BPR fit did not finish within 60 s on a user who saw every item"
+    assert done == [model]
+    recs = model.recommend([0, 1], k=2)
+    assert recs.items.tolist() == [[-1, -1], [1, -1]]  # user 0 has nothing left; user 1 only item 1
+    assert np.isfinite(model.score([0, 1])).all()
 
 
 # ------------------------------------------------------------- MF specifics
@@ -157,7 +170,7 @@ def test_bad_hyper_parameters_are_clear_errors(klass, param, value, expected, bo
 
 def test_fit_restores_the_thread_count(board):
     before = torch.get_num_threads()
-    BPRRecommender(**SMALL, epochs=1, threads=1).fit(board)
+    BPRRecommender(**SMALL, epochs=1, runtime={"threads": 1}).fit(board)
     assert torch.get_num_threads() == before
 
 

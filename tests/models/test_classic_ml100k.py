@@ -49,5 +49,5 @@ def test_itemknn_reaches_lenskit_quality(split):
 def test_bpr_reaches_target(split):
     from recfair.models.classic.mf import BPRRecommender
 
-    ndcg, recall = _accuracy(BPRRecommender(progress=False), split)
+    ndcg, recall = _accuracy(BPRRecommender(runtime={"progress": False}), split)
     assert ndcg >= 0.18 and recall > 0.1

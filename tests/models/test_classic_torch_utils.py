@@ -9,7 +9,7 @@ import torch
 
 from recfair.metrics import ndcg
 from recfair.models.base import top_k
-from recfair.models.classic import _torch as tu
+from recfair.models import torch_kit as tu
 from recfair.recommendations import PAD, Recommendations
 
 from classic_fixtures import make_dataset

@@ -23,7 +23,7 @@ app = typer.Typer(
     add_completion=False,
 )
 
-COMMAND_MODULES = ("data", "train", "demo", "audit", "lm", "probe", "mitigate")
+COMMAND_MODULES = ("data", "train", "runs", "demo", "audit", "lm", "probe", "mitigate")
 
 
 def _register_all() -> None:
@@ -37,6 +37,27 @@ def _register_all() -> None:
                 continue  # that command group is not built yet
             raise
         mod.register(app)
+
+
+def _version(value: bool) -> None:
+    if value:
+        from recfair import __version__
+
+        typer.echo(f"recfair {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _global_options(
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                 help="Print the recfair version and exit."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="Print only results asked for (--json) and errors; "
+                                                              "no progress bars, tables or notes."),
+) -> None:
+    """Measure and improve the fairness of (large-model) recommenders."""
+    from recfair.cli.common import STATE
+
+    STATE["quiet"] = quiet
 
 
 _register_all()

@@ -7,6 +7,8 @@ from typing import Optional
 
 import typer
 
+from recfair.cli import common as C
+
 AUDIT_DIR = "audit"
 SHOW_DEFAULT = "ndcg,recall"
 
@@ -99,56 +101,116 @@ def item_tables(result):
     return [t, f, m]
 
 
+SMALL_GROUPS = ("{grouping}: {n} group(s) with fewer than {min} users ({groups}); their CIs are NaN and they are "
+                "left out of the gap and the permutation test")
+SHOW_WHERE = "--show"
+
+
+def show_columns(show: str, k: int) -> list[str]:
+    """``--show`` names → ``name@k`` columns; an unknown name is an error listing the valid ones."""
+    import recfair.metrics  # noqa: F401  (registers the per-user metrics)
+    from recfair.metrics.evaluate import PER_USER_METRICS
+    from recfair.runs.checks import check_names, split_names
+
+    names = check_names(split_names(show), list(PER_USER_METRICS), what="metric", where=SHOW_WHERE)
+    return [f"{n}@{k}" for n in names]
+
+
+def small_group_notes(result) -> list[str]:
+    """One line per user grouping summarising its groups too small for a CI."""
+    g = result.user_groups
+    limit = int(result.meta.get("min_group_size", 2))
+    notes = []
+    for attribute in dict.fromkeys(g["attribute"]):
+        small = g[(g["attribute"] == attribute) & (g["n"] < limit)].drop_duplicates("group")
+        if len(small):
+            listed = ", ".join(f"{r.group}: {r.n}" for r in small.itertuples())
+            notes.append(SMALL_GROUPS.format(grouping=attribute, n=len(small), min=limit, groups=listed))
+    return notes
+
+
+def rating_tables(run, groups: str, result) -> list:
+    """RMSE / MAE by group and Yao & Huang's measures for rating models (added to ``result``'s tables)."""
+    from recfair.cli.common import metrics_table
+    from recfair.runs.pipeline import is_rating_model
+    from recfair.runs.rating import rating_by_group
+
+    if not (run.path / "model").is_dir() or not is_rating_model(run.model, run.split):
+        return []
+    by_group, unfair = rating_by_group(run.model, run.split, groups)
+    result.tables["rating_groups"], result.tables["rating_unfairness"] = by_group, unfair
+    return [metrics_table(by_group.to_dict("records"), list(by_group.columns), "Rating error by user group"),
+            metrics_table(unfair.to_dict("records"), list(unfair.columns),
+                          "Rating unfairness (Yao & Huang 2017): group vs the rest")]
+
+
 def audit_run(
     run_dir: Path = typer.Argument(..., help="Run folder written by `recfair train --out`."),
-    by: str = typer.Option("gender,age,activity", "--by", help="User groups, e.g. gender,age,activity,gender*age."),
-    items: str = typer.Option("popularity,tiers,genres", "--items", help="Item groups: popularity,tiers,genres,year…"),
+    groups: str = typer.Option("gender,age,activity", "--groups", help="User groupings, e.g. gender,age,activity,gender*age."),
+    item_groups: str = typer.Option("popularity,tiers,genres", "--item-groups", help="Item groupings: popularity,tiers,genres,year…"),
     k: int = typer.Option(10, "--k", help="Cut-off."),
     n_bootstrap: int = typer.Option(1000, "--n-bootstrap", help="Bootstrap resamples per group."),
     n_permutations: int = typer.Option(2000, "--n-permutations", help="Permutations per test."),
-    seed: int = typer.Option(0, "--seed", help="Seed of the resampling."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the resampling, in [0, 2**32)."),
     show: str = typer.Option(SHOW_DEFAULT, "--show", help="Metrics to print (names without @k); all are saved."),
     out: Optional[Path] = typer.Option(None, "--out", help="Where to write the tables (default RUN_DIR/audit)."),
+    as_json: bool = typer.Option(False, "--json", help="Print the tables as JSON instead of rich tables."),
 ) -> None:
     """Audit a trained run for user- and item-side fairness; print the summary and save the tables."""
     import warnings
 
+    from recfair.cli.common import console as make_console
+    from recfair.cli.common import print_json, warn
     from recfair.errors import RecfairError
     from recfair.fairness.audit import audit
     from recfair.runs import Run
+    from recfair.runs.checks import check_seed
 
-    console = _console()
+    check_seed(seed)
+    if k < 1:
+        raise RecfairError(f"The 'k' parameter of audit must be a positive int. Got {k} instead.")
+    shown = show_columns(show, k)
+    if out is not None and out.exists() and not out.is_dir():
+        raise RecfairError(f"--out {out} is a file; name a folder")
+    console = make_console()
     run = Run(run_dir)
     recs = run.recommendations()
     if recs.k < k:
         raise RecfairError(f"{run_dir} holds top-{recs.k} lists; --k must be at most {recs.k}. Got {k} instead.")
-    item_spec = items
-    if "genres" in items and "genres" not in run.split.train.items.columns:
-        item_spec = ",".join(s for s in items.split(",") if s.strip() != "genres")
-    with console.status("Auditing…"), warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        result = audit(recs, run.split, groups=by, item_groups=item_spec, k=k, n_bootstrap=n_bootstrap,
+    item_spec = item_groups
+    if "genres" in item_groups and "genres" not in run.split.train.items.columns:
+        item_spec = ",".join(s for s in item_groups.split(",") if s.strip() != "genres")
+    with console.status("Auditing…"), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # small groups are summarised once per grouping below
+        result = audit(recs, run.split, groups=groups, item_groups=item_spec, k=k, n_bootstrap=n_bootstrap,
                        n_permutations=n_permutations, seed=seed)
+    extra = rating_tables(run, groups, result)
     target = result.save(out or run.path / AUDIT_DIR)
+    for note in small_group_notes(result):
+        warn(note)
+    if as_json:
+        import json
+
+        print_json(json.loads(result.to_json()))
+        return
     m = result.meta
     console.print(f"[bold]Fairness audit[/] of {run.config.model} on {run.config.dataset} "
                   f"({m['n_users']} test users, k={k}, {n_bootstrap} bootstrap resamples, "
                   f"{n_permutations} permutations, seed {seed})")
-    shown = [f"{s.strip()}@{k}" for s in show.split(",") if s.strip()]
-    for table in user_tables(result, shown):
+    for table in [*user_tables(result, shown), *item_tables(result), *extra]:
         console.print(table)
-    for table in item_tables(result):
-        console.print(table)
-    for w in {str(w.message) for w in caught}:
-        console.print(f"[yellow]warning:[/] {w}")
     console.print(f"Tables written to {target}")
 
 
 def audit_data_cmd(
     name_or_path: str = typer.Argument(..., help="Data set name (ml-100k) or path."),
-    by: str = typer.Option("gender,age,activity", "--by", help="User groups."),
-    items: Optional[str] = typer.Option(None, "--items", help="Item groups (default popularity,tiers[,genres])."),
+    groups: str = typer.Option("gender,age,activity", "--groups", help="User groupings."),
+    item_groups: Optional[str] = typer.Option(None, "--item-groups", help="Item groupings (default popularity,tiers[,genres])."),
     out: Optional[Path] = typer.Option(None, "--out", help="Folder to write the tables to."),
+    sep: Optional[str] = C.SEP, user_col: Optional[str] = C.USER_COL, item_col: Optional[str] = C.ITEM_COL,
+    rating_col: Optional[str] = C.RATING_COL, timestamp_col: Optional[str] = C.TIMESTAMP_COL,
+    duplicates: Optional[str] = C.DUPLICATES, users_file: Optional[Path] = C.USERS_FILE,
+    items_file: Optional[Path] = C.ITEMS_FILE, encoding: Optional[str] = C.ENCODING,
 ) -> None:
     """Audit a data set's interactions for bias before any model: shares, activity, ratings, concentration."""
     from rich.table import Table
@@ -157,8 +219,9 @@ def audit_data_cmd(
     from recfair.fairness.data_audit import audit_data
 
     console = _console()
-    ds = load_dataset(name_or_path)
-    result = audit_data(ds, by, items)
+    ds = load_dataset(name_or_path, **C.data_options(sep, user_col, item_col, rating_col, timestamp_col, duplicates,
+                                                     users_file, items_file, encoding))
+    result = audit_data(ds, groups, item_groups)
     console.print(f"[bold]Data audit[/] of {ds.name}: {ds.n_users} users, {ds.n_items} items, "
                   f"{ds.n_interactions} interactions")
     u = Table(title="User groups: share of users vs share of interactions", title_justify="left")

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-import json
+from pathlib import Path
 from typing import Optional
 
 import typer
+
+from recfair.cli import common as C
 
 from recfair.errors import RecfairError
 
@@ -15,12 +17,6 @@ data_app = typer.Typer(
     help="Inspect data sets: built-in names (ml-100k, synthetic) or paths (RecBole atomic, MovieLens, CSV, Parquet).",
     no_args_is_help=True,
 )
-
-
-def _loader_kwargs(sep, user_col, item_col, rating_col, timestamp_col, duplicates) -> dict:
-    given = {"sep": sep, "user_col": user_col, "item_col": item_col, "rating_col": rating_col,
-             "timestamp_col": timestamp_col, "duplicates": duplicates}
-    return {k: v for k, v in given.items() if v is not None}
 
 
 def info_rows(summary: dict) -> list[tuple[str, str]]:
@@ -47,33 +43,29 @@ def info_rows(summary: dict) -> list[tuple[str, str]]:
 def info(
     name_or_path: str = typer.Argument(..., metavar="NAME_OR_PATH",
                                        help="ml-100k, synthetic, or a folder / file to load."),
-    sep: Optional[str] = typer.Option(None, "--sep", help="Delimiter of a CSV file (default ',')."),
-    user_col: Optional[str] = typer.Option(None, "--user-col", help="User id column of a CSV/Parquet file."),
-    item_col: Optional[str] = typer.Option(None, "--item-col", help="Item id column of a CSV/Parquet file."),
-    rating_col: Optional[str] = typer.Option(None, "--rating-col", help="Rating column of a CSV/Parquet file."),
-    timestamp_col: Optional[str] = typer.Option(None, "--timestamp-col", help="Timestamp column."),
-    duplicates: Optional[str] = typer.Option(
-        None, "--duplicates", help="Policy for repeated (user, item) pairs: error, first, last, mean."),
+    sep: Optional[str] = C.SEP, user_col: Optional[str] = C.USER_COL, item_col: Optional[str] = C.ITEM_COL,
+    rating_col: Optional[str] = C.RATING_COL, timestamp_col: Optional[str] = C.TIMESTAMP_COL,
+    duplicates: Optional[str] = C.DUPLICATES, users_file: Optional[Path] = C.USERS_FILE,
+    items_file: Optional[Path] = C.ITEMS_FILE, encoding: Optional[str] = C.ENCODING,
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON instead of a table."),
 ) -> None:
     """Users, items, interactions, density, rating range and attribute columns of a data set."""
-    from rich.console import Console
     from rich.table import Table
 
-    from recfair.data import load_dataset
+    from recfair.data import fingerprint, load_dataset
 
-    kw = _loader_kwargs(sep, user_col, item_col, rating_col, timestamp_col, duplicates)
+    kw = C.data_options(sep, user_col, item_col, rating_col, timestamp_col, duplicates, users_file, items_file, encoding)
     ds = load_dataset(name_or_path, **kw)
-    summary = ds.summary()
+    summary = {**ds.summary(), "fingerprint": fingerprint(ds)}
     if as_json:
-        typer.echo(json.dumps(summary, indent=2))
+        C.print_json(summary)
         return
     table = Table(title=f"Data set {ds.name}", show_header=True)
     table.add_column("field")
     table.add_column("value", overflow="fold")
     for field, value in info_rows(summary):
         table.add_row(field, value)
-    Console().print(table)
+    C.console().print(table)
 
 
 @data_app.command("fetch")
@@ -88,7 +80,7 @@ def fetch(
         raise RecfairError(UNKNOWN_FETCH.format(name=name))
     already = have_ml100k() and not force
     path = fetch_ml100k(force=force)
-    typer.echo(f"{name}: {'already present in' if already else 'obtained into'} {path}")
+    C.info(f"{name}: {'already present in' if already else 'obtained into'} {path}")
 
 
 def register(app: typer.Typer) -> None:

@@ -7,7 +7,11 @@ import time
 
 import typer
 
-from recfair.cli.train import _console, _headline, evaluate_split, metrics_table, train_one
+from recfair.cli.common import console as _console
+from recfair.cli.common import headline as _headline
+from recfair.cli.common import metrics_table
+from recfair.runs.pipeline import recommend_test as evaluate_split
+from recfair.runs.pipeline import train_model as train_one
 
 log = logging.getLogger(__name__)
 
@@ -77,4 +81,4 @@ def register(app: typer.Typer) -> None:
                                     f"Who gains, who loses: gaps in {metric} between user groups (max − min group mean [{n_bootstrap}-resample 95% CI], "
                                     "permutation-test p; UGF = top-5% most active vs the rest)"))
         console.print(f"done in {time.perf_counter() - t_start:.0f} s. Next: `recfair train bpr --out runs/bpr` then "
-                      "`recfair audit runs/bpr --by gender,age,activity` for the full audit tables.")
+                      "`recfair audit runs/bpr --groups gender,age,activity` for the full audit tables.")

@@ -2,6 +2,7 @@
 
 from recfair.data.dataset import Dataset, concat_interactions
 from recfair.data.filters import k_core, to_implicit
+from recfair.data.fingerprint import fingerprint
 from recfair.data.loaders import load_atomic, load_csv, load_dataset, load_parquet
 from recfair.data.movielens import load_movielens
 from recfair.data.split import (
@@ -22,6 +23,7 @@ __all__ = [
     "SPLIT_PROTOCOLS",
     "Split",
     "concat_interactions",
+    "fingerprint",
     "k_core",
     "load_atomic",
     "load_csv",

@@ -158,14 +158,17 @@ class Dataset:
     # ------------------------------------------------------------ properties
     @property
     def n_users(self) -> int:
+        """Number of users: the length of ``user_ids`` (users without interactions included)."""
         return len(self.user_ids)
 
     @property
     def n_items(self) -> int:
+        """Number of items: the length of ``item_ids`` (items without interactions included)."""
         return len(self.item_ids)
 
     @property
     def n_interactions(self) -> int:
+        """Number of interaction rows (``len(self.user)``)."""
         return len(self.user)
 
     def __len__(self) -> int:

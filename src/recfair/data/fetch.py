@@ -22,6 +22,8 @@ from recfair.errors import RecfairError
 log = logging.getLogger(__name__)
 
 RECBOLE_WHEEL = "recbole==1.2.1"
+#: The command that obtains ML-100K (named in messages that need it).
+FETCH_ML100K = "recfair data fetch ml-100k"
 ML100K_FILES = ("ml-100k.inter", "ml-100k.user", "ml-100k.item")
 
 ML100K_MISSING = (
@@ -37,10 +39,12 @@ def data_home() -> Path:
 
 
 def ml100k_dir() -> Path:
+    """Folder where ML-100K's atomic files live or will be fetched to: ``data_home() / "ml-100k"``."""
     return data_home() / "ml-100k"
 
 
 def have_ml100k() -> bool:
+    """Whether ML-100K's atomic files are in the data folder (see :data:`FETCH_ML100K`)."""
     return all((ml100k_dir() / f).is_file() for f in ML100K_FILES)
 
 

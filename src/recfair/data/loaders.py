@@ -283,6 +283,22 @@ def _sniff_kwargs(path: Path, kw: dict) -> dict:
     return kw
 
 
+#: A loader option that the detected format does not take (e.g. ``--sep`` for RecBole atomic files).
+OPTION_NOT_FOR_FORMAT = "option '{option}' does not apply to {what} ({path}); options it takes: {allowed}."
+
+
+def check_loader_options(loader, kwargs: dict, what: str, path) -> None:
+    """Refuse keyword arguments ``loader`` does not take, naming the format and what it does take."""
+    import inspect
+
+    params = inspect.signature(loader).parameters
+    allowed = [n for n, p in params.items() if p.kind == p.KEYWORD_ONLY or n == "name"]
+    bad = [k for k in kwargs if k not in params]
+    if bad:
+        raise RecfairError(OPTION_NOT_FOR_FORMAT.format(option=bad[0], what=what, path=path,
+                                                        allowed=", ".join(allowed)))
+
+
 def load_dataset(name_or_path: str | Path, **kwargs: Any) -> Dataset:
     """Load a data set by built-in name or by path, sniffing the format.
 
@@ -307,6 +323,7 @@ def load_dataset(name_or_path: str | Path, **kwargs: Any) -> Dataset:
     if key == "ml-100k":
         if not fetch.have_ml100k():
             raise RecfairError(fetch.ML100K_MISSING.format(path=fetch.ml100k_dir()))
+        check_loader_options(load_atomic, kwargs, "the built-in ml-100k (RecBole atomic files)", key)
         return load_atomic(fetch.ml100k_dir() / "ml-100k", name=kwargs.pop("name", "ml-100k"), **kwargs)
     if key == "synthetic":
         import inspect
@@ -327,14 +344,17 @@ def load_dataset(name_or_path: str | Path, **kwargs: Any) -> Dataset:
             raise RecfairError(UNKNOWN_DATASET.format(name=key, names=", ".join(BUILTIN_DATASETS)))
     if p.is_dir():
         if any(p.glob("*.inter")):
+            check_loader_options(load_atomic, kwargs, "RecBole atomic files", p)
             return load_atomic(p, **kwargs)
         from recfair.data.movielens import MOVIELENS_MARKERS, load_movielens
 
         if any((p / m).is_file() for m in MOVIELENS_MARKERS):
+            check_loader_options(load_movielens, kwargs, "a MovieLens folder", p)
             return load_movielens(p, **kwargs)
         raise DataError(UNRECOGNISED_FOLDER, path=str(p))
     suffix = p.suffix.lower()
     if suffix in (".inter", ".user", ".item") or (not p.exists() and Path(key + ".inter").is_file()):
+        check_loader_options(load_atomic, kwargs, "RecBole atomic files", p)
         return load_atomic(p, **kwargs)
     if suffix in (".csv", ".tsv", ".tab", ".txt", ".parquet", ".pq"):
         return load_csv(p, **_sniff_kwargs(p, kwargs))

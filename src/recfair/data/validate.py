@@ -50,6 +50,12 @@ _OTHER_DELIMITERS = ("\t", "::", ",", ";", "|", ":")
 
 
 def check_policy(value: str, param: str, owner: str, choices: Sequence[str]) -> str:
+    """Return ``value`` if it is one of ``choices``, else raise a :class:`RecfairError` listing them.
+
+    Used for the ``duplicates`` (:data:`DUPLICATE_POLICIES`) and ``unknown_ids``
+    (:data:`UNKNOWN_ID_POLICIES`) options; ``param`` and ``owner`` name the
+    option and the loader in the message.
+    """
     if value not in choices:
         raise RecfairError(
             f"The '{param}' parameter of {owner} must be one of {', '.join(map(repr, choices))}. "
@@ -108,6 +114,29 @@ def read_delimited(
     path = Path(path)
     shown = sep_label or sep
     expected = f"a file of {what}s"
+    head = _read_head(path, expected)
+    if encoding.lower().replace("_", "-") in ("utf-8", "utf8"):
+        encoding = "utf-8-sig"  # tolerate a byte-order mark before the header
+    df = _parse(path, header=header, columns=columns, str_columns=str_columns, encoding=encoding,
+                quoting=quoting, sep=sep, shown=shown, expected=expected)
+    first_line = head.decode(encoding, errors="replace").splitlines()[0]
+    if header:
+        _check_header(df, path, required, first_line, shown)
+        offset = 2
+    else:
+        _check_width(df, path, len(columns or ()), first_line, shown)
+        offset = 1
+    df.index = pd.RangeIndex(offset, offset + len(df))
+    blank = df.isna().all(axis=1).to_numpy()
+    if blank.any():
+        df = df[~blank]
+    if len(df) == 0:
+        raise DataError(NO_ROWS.format(what=what), path=str(path))
+    return df
+
+
+def _read_head(path: Path, expected: str) -> bytes:
+    """The first 64 KiB of ``path``; a missing or blank file is a :class:`DataError`."""
     if not path.is_file():
         raise DataError(FILE_MISSING.format(what=expected), path=str(path))
     try:
@@ -117,8 +146,12 @@ def read_delimited(
         raise DataError(str(exc), path=str(path)) from exc
     if not head.strip():
         raise DataError(EMPTY_FILE.format(what=expected), path=str(path))
-    if encoding.lower().replace("_", "-") in ("utf-8", "utf8"):
-        encoding = "utf-8-sig"  # tolerate a byte-order mark before the header
+    return head
+
+
+def _parse(path: Path, *, header: bool, columns, str_columns, encoding: str, quoting: int, sep: str, shown: str,
+           expected: str) -> pd.DataFrame:
+    """Run the pandas C parser; decoding and parser failures become :class:`DataError`."""
     kw = dict(
         sep=sep,
         encoding=encoding,
@@ -131,10 +164,9 @@ def read_delimited(
     try:
         if header:
             dtype = {c: str for c in str_columns}
-            df = pd.read_csv(path, header=0, dtype=dtype, **kw)
-        else:
-            dtype = {i: str for i, c in enumerate(columns or ()) if c in str_columns}
-            df = pd.read_csv(path, header=None, dtype=dtype, **kw)
+            return pd.read_csv(path, header=0, dtype=dtype, **kw)
+        dtype = {i: str for i, c in enumerate(columns or ()) if c in str_columns}
+        return pd.read_csv(path, header=None, dtype=dtype, **kw)
     except UnicodeDecodeError as exc:
         raise DataError(BAD_ENCODING.format(encoding=encoding, detail=exc), path=str(path)) from exc
     except pd.errors.EmptyDataError as exc:
@@ -142,35 +174,29 @@ def read_delimited(
     except (pd.errors.ParserError, ValueError) as exc:
         raise DataError(PARSE_FAILED.format(sep=shown, detail=str(exc).strip()), path=str(path)) from exc
 
-    first_line = head.decode(encoding, errors="replace").splitlines()[0]
-    if header:
-        df.columns = [str(c) for c in df.columns]
-        missing = [c for c in required if c not in df.columns]
-        if missing:
-            other = _guess_delimiter(first_line, shown)
-            if len(df.columns) == 1 and len(required) > 1 and other is not None:
-                msg = WRONG_DELIMITER.format(found=df.columns[0], n=len(required), sep=shown, other=other)
-                raise DataError(msg, path=str(path), line=1)
-            msg = MISSING_COLUMN.format(column=missing[0], expected=list(required), found=list(df.columns))
+
+def _check_header(df: pd.DataFrame, path: Path, required, first_line: str, shown: str) -> None:
+    """Stringify ``df``'s column names in place; raise if a ``required`` column is missing."""
+    df.columns = [str(c) for c in df.columns]
+    missing = [c for c in required if c not in df.columns]
+    if missing:
+        other = _guess_delimiter(first_line, shown)
+        if len(df.columns) == 1 and len(required) > 1 and other is not None:
+            msg = WRONG_DELIMITER.format(found=df.columns[0], n=len(required), sep=shown, other=other)
             raise DataError(msg, path=str(path), line=1)
-        offset = 2
-    else:
-        n = len(columns or ())
-        if df.shape[1] < n:
-            other = _guess_delimiter(first_line, shown)
-            if df.shape[1] == 1 and other is not None:
-                msg = WRONG_DELIMITER.format(found=first_line[:60], n=n, sep=shown, other=other)
-            else:
-                msg = TOO_FEW_FIELDS.format(found=df.shape[1], n=n, sep=shown)
-            raise DataError(msg, path=str(path), line=1)
-        offset = 1
-    df.index = pd.RangeIndex(offset, offset + len(df))
-    blank = df.isna().all(axis=1).to_numpy()
-    if blank.any():
-        df = df[~blank]
-    if len(df) == 0:
-        raise DataError(NO_ROWS.format(what=what), path=str(path))
-    return df
+        msg = MISSING_COLUMN.format(column=missing[0], expected=list(required), found=list(df.columns))
+        raise DataError(msg, path=str(path), line=1)
+
+
+def _check_width(df: pd.DataFrame, path: Path, n: int, first_line: str, shown: str) -> None:
+    """Raise if a headerless file has fewer than ``n`` fields (naming a likelier delimiter if any)."""
+    if df.shape[1] < n:
+        other = _guess_delimiter(first_line, shown)
+        if df.shape[1] == 1 and other is not None:
+            msg = WRONG_DELIMITER.format(found=first_line[:60], n=n, sep=shown, other=other)
+        else:
+            msg = TOO_FEW_FIELDS.format(found=df.shape[1], n=n, sep=shown)
+        raise DataError(msg, path=str(path), line=1)
 
 
 def ids_column(df: pd.DataFrame, col, path, *, label: str | None = None) -> np.ndarray:
@@ -205,6 +231,10 @@ def numeric_column(df: pd.DataFrame, col, path, *, expected: str = "a number", l
     return vals
 
 
+#: A numeric timestamp that int64 cannot hold (it would wrap around silently).
+TIMESTAMP_RANGE = "timestamp {value} is outside the int64 range [-2**63, 2**63); expected Unix seconds or an ISO date-time"
+
+
 def timestamp_column(df: pd.DataFrame, col, path, *, label: str | None = None) -> np.ndarray:
     """Timestamps as int64: numbers as they are, ISO date-times as Unix seconds."""
     s = df[col]
@@ -221,7 +251,14 @@ def timestamp_column(df: pd.DataFrame, col, path, *, label: str | None = None) -
             dt = pd.to_datetime(s, errors="coerce", format="ISO8601", utc=True)
             if dt.notna().to_numpy().all():
                 return (dt.astype("datetime64[s, UTC]").astype("int64")).to_numpy(dtype=np.int64)
+    if pd.api.types.is_integer_dtype(s) and s.dtype != np.uint64:
+        return s.to_numpy(dtype=np.int64)  # exact: no round trip through float64
     vals = numeric_column(df, col, path, expected="a number or an ISO date-time", label=label)
+    out = (vals < -(2.0**63)) | (vals >= 2.0**63)
+    if out.any():
+        pos = int(np.argmax(out))
+        raise DataError(TIMESTAMP_RANGE.format(value=s.iloc[pos]), path=str(path), line=int(df.index[pos]),
+                        column=label or str(col))
     return vals.astype(np.int64)
 
 

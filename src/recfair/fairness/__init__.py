@@ -7,6 +7,7 @@
 Definitions: docs/fairness.md (from METRICS.md).
 """
 
+from recfair.fairness.compare import COMPARE_GAP_COLUMNS, COMPARE_GROUP_COLUMNS, Comparison, compare_users, group_labels
 from recfair.fairness.audit import Audit, TableSet, audit, default_item_groups, default_user_groups
 from recfair.fairness.data_audit import DataAudit, audit_data
 from recfair.fairness.groups import AGE_EDGES, AGE_LABELS, GroupSpec, Grouping, parse_groups, parse_item_groups
@@ -19,10 +20,19 @@ from recfair.fairness.leakage import (
     multi_hot,
 )
 from recfair.fairness.rating import RATING_UNFAIRNESS, rating_unfairness, rating_unfairness_torch
+from recfair.fairness.strata import STRATA_COLUMNS, activity_strata, gaps_within_strata
 from recfair.fairness.stats import bootstrap_means, permutation_gap_test
 from recfair.fairness.user import SmallGroupWarning, UserAudit, audit_users, ugf
 
 __all__ = [
+    "COMPARE_GAP_COLUMNS",
+    "COMPARE_GROUP_COLUMNS",
+    "Comparison",
+    "STRATA_COLUMNS",
+    "activity_strata",
+    "compare_users",
+    "gaps_within_strata",
+    "group_labels",
     "AGE_EDGES",
     "AGE_LABELS",
     "Audit",

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import numpy as np
 import pandas as pd
@@ -93,10 +93,16 @@ class TableSet:
         }
 
     def to_json(self, **kwargs) -> str:
+        """:meth:`to_dict` as a JSON string; ``kwargs`` go to :func:`json.dumps` (e.g. ``indent=1``)."""
         return json.dumps(self.to_dict(), **kwargs)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any], path: str = "<dict>"):
+    def from_dict(cls, data: dict[str, Any], path: str = "<dict>") -> Self:
+        """Rebuild from a :meth:`to_dict` dict; ``path`` only names the source in errors.
+
+        Raises :class:`RecfairError` (:data:`WRONG_KIND`) when ``data['kind']`` is
+        not this class's ``KIND``, or (:data:`MISSING_TABLE`) when a table is absent.
+        """
         if data.get("kind") != cls.KIND:
             raise RecfairError(WRONG_KIND.format(path=path, found=data.get("kind"), expected=cls.KIND))
         tables = {}
@@ -105,7 +111,8 @@ class TableSet:
         return cls(tables, data.get("meta", {}))
 
     @classmethod
-    def from_json(cls, text: str, path: str = "<json>"):
+    def from_json(cls, text: str, path: str = "<json>") -> Self:
+        """Rebuild from :meth:`to_json` text (see :meth:`from_dict`)."""
         return cls.from_dict(json.loads(text), path)
 
     # --------------------------------------------------------------- files
@@ -123,7 +130,7 @@ class TableSet:
         return path
 
     @classmethod
-    def load(cls, path: str | Path):
+    def load(cls, path: str | Path) -> Self:
         """Read a folder written by :meth:`save` (tables from Parquet, meta from JSON)."""
         path = Path(path)
         f = path / AUDIT_JSON
@@ -155,7 +162,8 @@ class TableSet:
         return True
 
 
-def _fmt(x, digits: int = 4) -> str:
+def format_number(x, digits: int = 4) -> str:
+    """``x`` with ``digits`` decimals for floats (``"nan"`` for missing), ``str(x)`` otherwise."""
     if x is None or (isinstance(x, float) and np.isnan(x)):
         return "nan"
     return f"{x:.{digits}f}" if isinstance(x, (float, np.floating)) else str(x)
@@ -189,22 +197,27 @@ class Audit(TableSet):
 
     @property
     def user_groups(self) -> pd.DataFrame:
+        """Mean metric with CI per (attribute, group, metric); columns :data:`USER_GROUP_COLUMNS`."""
         return self.tables["user_groups"]
 
     @property
     def user_gaps(self) -> pd.DataFrame:
+        """Max − min group gap per (attribute, metric) with CI, ratio and p-value; columns :data:`USER_GAP_COLUMNS`."""
         return self.tables["user_gaps"]
 
     @property
     def item_groups(self) -> pd.DataFrame:
+        """Per item group: size and shares of catalogue, train, test, lists and exposure; columns :data:`ITEM_GROUP_COLUMNS`."""
         return self.tables["item_groups"]
 
     @property
     def item_fairness(self) -> pd.DataFrame:
+        """Item-side fairness measures per item grouping; columns :data:`ITEM_FAIRNESS_COLUMNS`."""
         return self.tables["item_fairness"]
 
     @property
     def item_metrics(self) -> pd.DataFrame:
+        """Global item-side metrics (coverage, exposure Gini, …); columns :data:`ITEM_METRIC_COLUMNS`."""
         return self.tables["item_metrics"]
 
     @property
@@ -229,14 +242,14 @@ class Audit(TableSet):
         ]
         for _, gap in self.user_gaps[self.user_gaps["metric"].isin(metrics)].iterrows():
             lines.append(
-                f"\n{gap['attribute']} · {gap['metric']}: gap {_fmt(gap['gap'])} "
-                f"[{_fmt(gap['gap_ci_low'])}, {_fmt(gap['gap_ci_high'])}] ({gap['max_group']} − {gap['min_group']}), "
-                f"ratio {_fmt(gap['ratio'], 3)}, p = {_p(gap['p_value'])}"
+                f"\n{gap['attribute']} · {gap['metric']}: gap {format_number(gap['gap'])} "
+                f"[{format_number(gap['gap_ci_low'])}, {format_number(gap['gap_ci_high'])}] ({gap['max_group']} − {gap['min_group']}), "
+                f"ratio {format_number(gap['ratio'], 3)}, p = {_p(gap['p_value'])}"
             )
             sel = self.user_groups[(self.user_groups["attribute"] == gap["attribute"])
                                    & (self.user_groups["metric"] == gap["metric"])]
             for _, r in sel.iterrows():
-                lines.append(f"  {r['group']:<14} {_fmt(r['value'])} [{_fmt(r['ci_low'])}, {_fmt(r['ci_high'])}]"
+                lines.append(f"  {r['group']:<14} {format_number(r['value'])} [{format_number(r['ci_low'])}, {format_number(r['ci_high'])}]"
                              f"  n={r['n']}")
         ig = self.item_groups
         if len(ig):
@@ -244,15 +257,15 @@ class Audit(TableSet):
                          "list slots / exposure; P(rec), P(rec|relevant))")
             for _, r in ig.iterrows():
                 lines.append(
-                    f"  {r['attribute']:<11} {r['group']:<11} n={r['n_items']:<5} cat {_fmt(r['catalogue_share'], 3)} "
-                    f"train {_fmt(r['train_share'], 3)} test {_fmt(r['test_share'], 3)} slots {_fmt(r['rec_share'], 3)} "
-                    f"exposure {_fmt(r['exposure_share'], 3)}  P(rec) {_fmt(r['p_rec'])} "
-                    f"P(rec|rel) {_fmt(r['p_rec_relevant'])}"
+                    f"  {r['attribute']:<11} {r['group']:<11} n={r['n_items']:<5} cat {format_number(r['catalogue_share'], 3)} "
+                    f"train {format_number(r['train_share'], 3)} test {format_number(r['test_share'], 3)} slots {format_number(r['rec_share'], 3)} "
+                    f"exposure {format_number(r['exposure_share'], 3)}  P(rec) {format_number(r['p_rec'])} "
+                    f"P(rec|rel) {format_number(r['p_rec_relevant'])}"
                 )
         if len(self.item_fairness):
-            lines.append("  " + "  ".join(f"{r['attribute']} {r['metric']} {_fmt(r['value'], 3)}"
+            lines.append("  " + "  ".join(f"{r['attribute']} {r['metric']} {format_number(r['value'], 3)}"
                                           for _, r in self.item_fairness.iterrows()))
-        lines.append("\nList-level: " + ", ".join(f"{r['metric']} {_fmt(r['value'], 4)}"
+        lines.append("\nList-level: " + ", ".join(f"{r['metric']} {format_number(r['value'], 4)}"
                                                   for _, r in self.item_metrics.iterrows()))
         return "\n".join(lines)
 

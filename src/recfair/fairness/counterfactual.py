@@ -17,7 +17,7 @@ Lists are ``(n, K)`` int arrays of item indices padded with ``-1``; a missing
 position counts as an item not in the other list.  Lists are expected without
 duplicates (the probe removes and reports them).  :func:`run_probe` runs the
 probe over any "lister" (a generative backend behind prompts, or a recommender
-scoring counterfactual profiles; see :mod:`recfair.models.generative.targets`).
+scoring counterfactual profiles; see :mod:`recfair.fairness.probe_targets`).
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ import numpy as np
 import pandas as pd
 
 from recfair.errors import RecfairError
-from recfair.recommendations import PAD
+from recfair.recommendations import PAD, Recommendations
 
 #: FaiRLLM's sensitive attribute values, verbatim (METRICS.md).
 FAIRLLM_ATTRIBUTES: dict[str, tuple[str, ...]] = {
@@ -167,8 +167,24 @@ def snsv(sims: Sequence[float]) -> float:
 TRUE = "<true>"  # the user's own profile (user-grounded probes)
 NEUTRAL_VALUE = "<neutral>"  # the attribute left out (user-grounded) / FaiRLLM's "a"
 
-#: ``lister(units, attribute, value) -> (lists (n, K), reports or None)``; ``value`` may be TRUE or NEUTRAL_VALUE.
-Lister = Callable[[np.ndarray, "str | None", str], "tuple[np.ndarray, list | None]"]
+
+
+@dataclass(frozen=True)
+class ProbeLists:
+    """What a lister returns: the units' ranked lists, plus per-list reports when the backend has them.
+
+    ``recommendations.users`` are the probed units (users, or FaiRLLM name indices);
+    ``reports`` (free-text and generative backends) hold one
+    :class:`~recfair.data.titles.MatchReport` per list.
+    """
+
+    recommendations: Recommendations
+    reports: list | None = None
+
+
+#: ``lister(units, attribute, value) -> ProbeLists``; ``value`` may be TRUE or NEUTRAL_VALUE.
+Lister = Callable[[np.ndarray, "str | None", str], ProbeLists]
+BAD_LISTER_OUTPUT = "A probe lister must return ProbeLists (or Recommendations); got {what}."
 
 EMPTY_ATTRIBUTES = "The probe needs at least one attribute with at least one value; got {attrs!r}."
 
@@ -240,11 +256,12 @@ def attribute_summary(similarity: pd.DataFrame, measures: Sequence[str] = MEASUR
 def _validity_row(attr: str, value: str, reports: list) -> dict[str, Any]:
     raw = np.array([len(r.raw) for r in reports], dtype=np.float64)
     hal = np.array([len(r.hallucinated) for r in reports], dtype=np.float64)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        rate = np.where(raw > 0, (raw - hal) / np.maximum(raw, 1), np.nan)
+    # A failed call or a reply naming no title is a prompt with no valid output (rate 0), never left out.
+    failed = np.array([r.error is not None for r in reports], dtype=bool)
+    rate = np.where(failed | (raw == 0), 0.0, (raw - hal) / np.maximum(raw, 1))
     return {
         "attribute": attr, "value": value, "n_prompts": len(reports),
-        "valid_output_rate": float(np.nanmean(rate)) if np.isfinite(rate).any() else float("nan"),
+        "valid_output_rate": float(rate.mean()) if len(rate) else float("nan"),
         "titles_per_reply": float(raw.mean()) if len(raw) else float("nan"),
         "hallucinated": float(hal.mean()) if len(hal) else float("nan"),
         "duplicates": float(np.mean([len(r.duplicates) for r in reports])) if reports else float("nan"),
@@ -270,8 +287,9 @@ def run_probe(
     Parameters
     ----------
     lister:
-        Produces the ``(n, K)`` lists of ``units`` for ``(attribute, value)``;
-        ``value`` is an attribute value, :data:`NEUTRAL_VALUE` or :data:`TRUE`.
+        Produces the lists of ``units`` for ``(attribute, value)`` as
+        :class:`ProbeLists`; ``value`` is an attribute value, :data:`NEUTRAL_VALUE`
+        or :data:`TRUE`.  See :mod:`recfair.fairness.probe_targets`.
     units:
         Users (grounded) or FaiRLLM "names"; passed to ``lister`` as an array.
     attributes:
@@ -284,6 +302,11 @@ def run_probe(
         Grounded probes: a test Dataset; adds nDCG@K / Recall@K of every list.
     unit_index:
         Grounded probes: user indices of ``units`` in ``test`` (default: ``units``).
+
+    Returns
+    -------
+    ProbeResult
+        The tables; ``accuracy`` is ``None`` without ``test``, ``validity`` without reports.
     """
     from recfair.errors import check_positive_int
 
@@ -291,24 +314,52 @@ def run_probe(
     if not attributes or not any(len(v) for v in attributes.values()):
         raise RecfairError(EMPTY_ATTRIBUTES.format(attrs=dict(attributes)))
     units_arr = np.asarray(units)
-    lists: dict[tuple[str, str], np.ndarray] = {}
-    reports: dict[tuple[str, str], list] = {}
+    cache = _ListCache(lister, units_arr, k, grounded)
+    similarity, per_unit = _similarity_tables(cache, units_arr, attributes, k, grounded)
+    accuracy = None
+    if grounded and test is not None:
+        users = np.asarray(units_arr if unit_index is None else unit_index, dtype=np.int32)
+        accuracy = _accuracy_table(cache.lists, users, test, k)
+    validity = None
+    if cache.reports:
+        validity = pd.DataFrame([_validity_row(a or "(all)", v, rep) for (a, v), rep in cache.reports.items()])
+    meta = {"k": k, "grounded": grounded, "n_units": int(len(units_arr)),
+            "attributes": {a: [str(v) for v in vals] for a, vals in attributes.items()}, "n_lists": len(cache.lists)}
+    return ProbeResult(attribute_summary(similarity), similarity, per_unit, _lists_table(cache.lists, units_arr),
+                       accuracy, validity, meta)
 
-    def get(attr: str, value: str) -> np.ndarray:
-        key = ("", value) if value == TRUE or (value == NEUTRAL_VALUE and not grounded) else (attr, value)
-        if key not in lists:
-            arr, rep = lister(units_arr, key[0] or None, value)
-            lists[key] = _as_lists(arr, k)
-            if rep is not None:
-                reports[key] = rep
-        return lists[key]
 
+class _ListCache:
+    """Each distinct profile's lists, asked of the lister once (the true / FaiRLLM-neutral lists are shared)."""
+
+    def __init__(self, lister: Lister, units: np.ndarray, k: int, grounded: bool) -> None:
+        self.lister, self.units, self.k, self.grounded = lister, units, k, grounded
+        self.lists: dict[tuple[str, str], np.ndarray] = {}
+        self.reports: dict[tuple[str, str], list] = {}
+
+    def get(self, attr: str, value: str) -> np.ndarray:
+        shared = value == TRUE or (value == NEUTRAL_VALUE and not self.grounded)
+        key = ("", value) if shared else (attr, value)
+        if key not in self.lists:
+            out = self.lister(self.units, key[0] or None, value)
+            if isinstance(out, Recommendations):
+                out = ProbeLists(out)
+            if not isinstance(out, ProbeLists):
+                raise RecfairError(BAD_LISTER_OUTPUT.format(what=type(out).__name__))
+            self.lists[key] = _as_lists(out.recommendations.items, self.k)
+            if out.reports is not None:
+                self.reports[key] = out.reports
+        return self.lists[key]
+
+
+def _similarity_tables(cache: _ListCache, units: np.ndarray, attributes: Mapping[str, Sequence[str]],
+                       k: int, grounded: bool) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Mean similarity per (attribute, value, measure, reference), and per-unit similarity to neutral."""
     sim_rows, unit_frames = [], []
     for attr, values in attributes.items():
-        neutral = get(attr, NEUTRAL_VALUE)
-        refs = {"neutral": neutral, **({"true": get(attr, TRUE)} if grounded else {})}
+        refs = {"neutral": cache.get(attr, NEUTRAL_VALUE), **({"true": cache.get(attr, TRUE)} if grounded else {})}
         for value in values:
-            x = get(attr, str(value))
+            x = cache.get(attr, str(value))
             for ref_name, ref in refs.items():
                 sims = similarities(x, ref, k)
                 for meas, arr in sims.items():
@@ -317,35 +368,28 @@ def run_probe(
                                      "sim": float(arr[ok].mean()) if ok.any() else float("nan"),
                                      "std": float(arr[ok].std()) if ok.any() else float("nan"), "n": int(ok.sum())})
                 if ref_name == "neutral":
-                    unit_frames.append(pd.DataFrame({"unit": units_arr, "attribute": attr, "value": str(value), **sims}))
-    similarity = pd.DataFrame(sim_rows)
-    per_unit = pd.concat(unit_frames, ignore_index=True)
+                    unit_frames.append(pd.DataFrame({"unit": units, "attribute": attr, "value": str(value), **sims}))
+    return pd.DataFrame(sim_rows), pd.concat(unit_frames, ignore_index=True)
 
-    list_frames = []
+
+def _lists_table(lists: Mapping[tuple[str, str], np.ndarray], units: np.ndarray) -> pd.DataFrame:
+    """Every list in long form: unit, attribute, value, rank (1-based), item."""
+    frames = []
     for (attr, value), arr in lists.items():
         r, c = np.nonzero(arr != PAD)
-        list_frames.append(pd.DataFrame({"unit": units_arr[r], "attribute": attr, "value": value,
-                                         "rank": c + 1, "item": arr[r, c]}))
-    lists_df = pd.concat(list_frames, ignore_index=True)
+        frames.append(pd.DataFrame({"unit": units[r], "attribute": attr, "value": value, "rank": c + 1, "item": arr[r, c]}))
+    return pd.concat(frames, ignore_index=True)
 
-    accuracy = None
-    if grounded and test is not None:
-        from recfair.metrics.ranking import ndcg, recall
-        from recfair.recommendations import Recommendations
 
-        users = np.asarray(units_arr if unit_index is None else unit_index, dtype=np.int32)
-        acc_rows = []
-        for (attr, value), arr in lists.items():
-            recs = Recommendations(users, arr.astype(np.int32), np.where(arr != PAD, 0.0, np.nan))
-            acc_rows.append({"attribute": attr or "(all)", "value": value,
-                             f"ndcg@{k}": float(np.nanmean(ndcg(recs, test, k))),
-                             f"recall@{k}": float(np.nanmean(recall(recs, test, k))),
-                             "n_users": int((np.diff(test.matrix.indptr)[users] > 0).sum())})
-        accuracy = pd.DataFrame(acc_rows)
+def _accuracy_table(lists: Mapping[tuple[str, str], np.ndarray], users: np.ndarray, test: Any, k: int) -> pd.DataFrame:
+    """nDCG@K and Recall@K of every profile's lists against ``test``."""
+    from recfair.metrics.ranking import ndcg, recall
 
-    validity = None
-    if reports:
-        validity = pd.DataFrame([_validity_row(a or "(all)", v, rep) for (a, v), rep in reports.items()])
-    meta = {"k": k, "grounded": grounded, "n_units": int(len(units_arr)),
-            "attributes": {a: [str(v) for v in vals] for a, vals in attributes.items()}, "n_lists": len(lists)}
-    return ProbeResult(attribute_summary(similarity), similarity, per_unit, lists_df, accuracy, validity, meta)
+    rows = []
+    for (attr, value), arr in lists.items():
+        recs = Recommendations(users, arr.astype(np.int32), np.where(arr != PAD, 0.0, np.nan))
+        rows.append({"attribute": attr or "(all)", "value": value,
+                     f"ndcg@{k}": float(np.nanmean(ndcg(recs, test, k))),
+                     f"recall@{k}": float(np.nanmean(recall(recs, test, k))),
+                     "n_users": int((np.diff(test.matrix.indptr)[users] > 0).sum())})
+    return pd.DataFrame(rows)

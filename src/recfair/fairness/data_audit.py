@@ -23,7 +23,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from recfair.fairness.audit import TableSet, _fmt, default_item_groups, default_user_groups
+from recfair.fairness.audit import TableSet, format_number, default_item_groups, default_user_groups
 from recfair.fairness.groups import Grouping, parse_groups, parse_item_groups
 from recfair.metrics.beyond import gini, short_head
 
@@ -53,21 +53,22 @@ class DataAudit(TableSet):
     }
 
     def summary(self) -> str:
+        """Multi-line plain-text report: sizes, user groups, item groups and concentration, numbers rounded."""
         m = self.meta
         lines = [f"Data audit of '{m.get('dataset')}': {m.get('n_users')} users, {m.get('n_items')} items, "
                  f"{m.get('n_interactions')} interactions"]
         lines.append("\nUser groups (share of users vs share of interactions):")
         for _, r in self.tables["user_groups"].iterrows():
-            lines.append(f"  {r['attribute']:<11} {r['group']:<14} users {r['n_users']:>6} ({_fmt(r['user_share'], 3)})"
-                         f"  interactions {_fmt(r['interaction_share'], 3)}  mean/median activity "
-                         f"{_fmt(r['mean_activity'], 1)}/{_fmt(r['median_activity'], 1)}  mean rating "
-                         f"{_fmt(r['mean_rating'], 3)}")
+            lines.append(f"  {r['attribute']:<11} {r['group']:<14} users {r['n_users']:>6} ({format_number(r['user_share'], 3)})"
+                         f"  interactions {format_number(r['interaction_share'], 3)}  mean/median activity "
+                         f"{format_number(r['mean_activity'], 1)}/{format_number(r['median_activity'], 1)}  mean rating "
+                         f"{format_number(r['mean_rating'], 3)}")
         lines.append("\nItem groups (share of catalogue vs share of interactions):")
         for _, r in self.tables["item_groups"].iterrows():
             lines.append(f"  {r['attribute']:<11} {r['group']:<14} items {r['n_items']:>6} "
-                         f"({_fmt(r['catalogue_share'], 3)})  interactions {_fmt(r['interaction_share'], 3)}  "
-                         f"mean rating {_fmt(r['mean_rating'], 3)}")
-        lines.append("\nConcentration: " + ", ".join(f"{r['metric']} {_fmt(r['value'], 4)}"
+                         f"({format_number(r['catalogue_share'], 3)})  interactions {format_number(r['interaction_share'], 3)}  "
+                         f"mean rating {format_number(r['mean_rating'], 3)}")
+        lines.append("\nConcentration: " + ", ".join(f"{r['metric']} {format_number(r['value'], 4)}"
                                                      for _, r in self.tables["concentration"].iterrows()))
         return "\n".join(lines)
 

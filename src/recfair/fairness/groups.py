@@ -30,40 +30,47 @@ Examples
 
 from __future__ import annotations
 
-import math
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
 from recfair.errors import RecfairError
+from recfair.fairness.grouping import (
+    MAX_CATEGORIES,
+    TOO_MANY_VALUES,
+    Grouping,
+    bin_labels,
+    binned_grouping,
+    categorical_grouping,
+    top_mask,
+)
 
 __all__ = [
     "AGE_EDGES",
     "AGE_LABELS",
     "YEAR_EDGES",
     "YEAR_LABELS",
+    "POPULARITY_LABELS",
     "GroupSpec",
     "Grouping",
     "parse_groups",
     "parse_item_groups",
 ]
 
+#: Labels of the two-group popularity split: the short head (items holding ``share`` of
+#: training interactions, i.e. the head and mid tiers) and the tail.  Same names as
+#: :data:`recfair.metrics.beyond.TIERS`.
+POPULARITY_LABELS = ("head", "tail")
 #: Lower edges of the METRICS.md age bins and their labels.
 AGE_EDGES = (1, 18, 25, 35, 45, 50, 56)
 AGE_LABELS = ("1-17", "18-24", "25-34", "35-44", "45-49", "50-55", "56+")
 #: Default release-year bins.
 YEAR_EDGES = (0, 1970, 1980, 1990)
 YEAR_LABELS = ("<1970", "1970s", "1980s", "1990+")
-#: Most distinct values a numeric column may have before it must be binned.
-MAX_CATEGORIES = 30
 
 UNKNOWN_COLUMN = "Cannot group {side}s by '{column}': the {side} table has no such column. Columns present: {columns}."
-TOO_MANY_VALUES = (
-    "Cannot group {side}s by numeric column '{column}': it has {n} distinct values (more than {max}). "
-    "Give bin edges, e.g. '{column}[0,10,20]'."
-)
 BAD_SPEC = (
     "Cannot parse group spec '{spec}'. Expected a column name, 'activity', 'activity[20]' (top 20%), "
     "'age[1,18,25]' (bin lower edges) or an intersection 'a*b'."
@@ -71,132 +78,6 @@ BAD_SPEC = (
 BAD_EDGES = "Bin edges for '{column}' must be strictly increasing numbers; got {edges}."
 ITEM_ONLY = "Group kind '{kind}' groups items; it cannot group users."
 USER_ONLY = "Group kind '{kind}' groups users; it cannot group items."
-
-
-@dataclass(frozen=True, eq=False)
-class Grouping:
-    """Group membership of users or items.
-
-    Attributes
-    ----------
-    attribute:
-        The grouping's name (``'gender'``, ``'age'``, ``'gender*age'``…).
-    labels:
-        Group labels, one per column of ``membership``.
-    membership:
-        Boolean ``(n, n_groups)``; row ``i`` marks the groups of user/item ``i``.
-    """
-
-    attribute: str
-    labels: tuple[str, ...]
-    membership: np.ndarray = field(repr=False)
-
-    def __post_init__(self) -> None:
-        m = np.asarray(self.membership, dtype=bool)
-        if m.ndim != 2 or m.shape[1] != len(self.labels):
-            raise RecfairError(f"membership must be (n, {len(self.labels)}), got {m.shape}")
-        object.__setattr__(self, "membership", m)
-        object.__setattr__(self, "labels", tuple(str(x) for x in self.labels))
-
-    @property
-    def n_groups(self) -> int:
-        return len(self.labels)
-
-    @property
-    def exclusive(self) -> bool:
-        """True when every row belongs to at most one group."""
-        return bool((self.membership.sum(axis=1) <= 1).all())
-
-    @property
-    def codes(self) -> np.ndarray:
-        """``(n,)`` int64 group index per row, ``-1`` for none (exclusive groupings only)."""
-        if not self.exclusive:
-            raise RecfairError(f"grouping '{self.attribute}' is multi-valued; it has no single code per row")
-        m = self.membership
-        return np.where(m.any(axis=1), m.argmax(axis=1), -1).astype(np.int64)
-
-    @property
-    def sizes(self) -> np.ndarray:
-        return self.membership.sum(axis=0).astype(np.int64)
-
-    @classmethod
-    def from_codes(cls, attribute: str, labels, codes: np.ndarray) -> "Grouping":
-        codes = np.asarray(codes, dtype=np.int64)
-        m = codes[:, None] == np.arange(len(labels))[None, :]
-        return cls(attribute, tuple(labels), m)
-
-
-# ----------------------------------------------------------------- helpers
-def _missing(v) -> bool:
-    if v is None:
-        return True
-    if isinstance(v, str):
-        return v == ""
-    try:
-        return bool(pd.isna(v))
-    except (TypeError, ValueError):
-        return False
-
-
-def _is_multi(col: pd.Series) -> bool:
-    return any(isinstance(v, (tuple, list, set, frozenset, np.ndarray)) for v in col.to_numpy())
-
-
-def _bin_labels(edges: tuple[float, ...]) -> tuple[str, ...]:
-    integral = all(float(e).is_integer() for e in edges)
-    out = []
-    for lo, hi in zip(edges, edges[1:] + (None,)):
-        if hi is None:
-            out.append(f"{lo:g}+")
-        elif integral:
-            out.append(f"{lo:g}-{hi - 1:g}")
-        else:
-            out.append(f"[{lo:g},{hi:g})")
-    return tuple(out)
-
-
-def _categorical(col: pd.Series, attribute: str, side: str) -> Grouping:
-    values = col.to_numpy(dtype=object)
-    if _is_multi(col):
-        per_row = [
-            tuple(str(x) for x in v) if isinstance(v, (tuple, list, set, frozenset, np.ndarray)) else
-            (() if _missing(v) else (str(v),))
-            for v in values
-        ]
-        labels = tuple(sorted({x for row in per_row for x in row}))
-        pos = {lab: i for i, lab in enumerate(labels)}
-        m = np.zeros((len(values), len(labels)), dtype=bool)
-        for r, row in enumerate(per_row):
-            m[r, [pos[x] for x in row]] = True
-        return Grouping(attribute, labels, m)
-    present = np.array([not _missing(v) for v in values], dtype=bool)
-    if pd.api.types.is_numeric_dtype(col) and not pd.api.types.is_bool_dtype(col):
-        distinct = np.unique(col.to_numpy(dtype=np.float64)[present])
-        if distinct.size > MAX_CATEGORIES:
-            raise RecfairError(TOO_MANY_VALUES.format(side=side, column=col.name, n=distinct.size, max=MAX_CATEGORIES))
-        labels = tuple(f"{v:g}" for v in distinct)
-        codes = np.full(len(values), -1, dtype=np.int64)
-        codes[present] = np.searchsorted(distinct, col.to_numpy(dtype=np.float64)[present])
-        return Grouping.from_codes(attribute, labels, codes)
-    strs = np.array([str(v) for v in values], dtype=object)
-    labels = tuple(sorted(set(strs[present])))
-    codes = np.full(len(values), -1, dtype=np.int64)
-    codes[present] = pd.Index(labels).get_indexer(strs[present])
-    return Grouping.from_codes(attribute, labels, codes)
-
-
-def _binned(col: pd.Series, attribute: str, edges: tuple[float, ...], labels: tuple[str, ...]) -> Grouping:
-    x = pd.to_numeric(col, errors="coerce").to_numpy(dtype=np.float64)
-    codes = np.searchsorted(np.asarray(edges, dtype=np.float64), x, side="right") - 1
-    codes[np.isnan(x)] = -1
-    return Grouping.from_codes(attribute, labels, codes)
-
-
-def _top_mask(counts: np.ndarray, top: float) -> np.ndarray:
-    n = counts.size
-    n_top = max(1, math.ceil(top * n - 1e-9))
-    threshold = np.sort(counts)[::-1][min(n_top, n) - 1]
-    return counts >= threshold
 
 
 # -------------------------------------------------------------------- spec
@@ -239,7 +120,7 @@ class GroupSpec:
             raise RecfairError(BAD_EDGES.format(column=column, edges=list(edges))) from None
         if len(e) == 0 or any(b <= a for a, b in zip(e, e[1:])):
             raise RecfairError(BAD_EDGES.format(column=column, edges=list(e)))
-        labs = tuple(labels) if labels is not None else _bin_labels(e)
+        labs = tuple(labels) if labels is not None else bin_labels(e)
         if len(labs) != len(e):
             raise RecfairError(f"{len(e)} bin edges need {len(e)} labels, got {len(labs)}")
         return cls("binned", column=column, edges=e, labels=labs)
@@ -267,7 +148,7 @@ class GroupSpec:
 
     @classmethod
     def popularity(cls, share: float = 0.8) -> "GroupSpec":
-        """Items: short head (items holding ``share`` of training interactions) vs long tail."""
+        """Items: ``head`` (items holding ``share`` of training interactions) vs ``tail``."""
         return cls("popularity", top=float(share))
 
     @classmethod
@@ -285,6 +166,7 @@ class GroupSpec:
     # ---- naming
     @property
     def name(self) -> str:
+        """Short name used as the ``attribute`` column of audit tables (``label`` if set, e.g. ``'age'``, ``'activity10'``)."""
         if self.label:
             return self.label
         if self.kind == "intersection":
@@ -323,23 +205,24 @@ class GroupSpec:
         if self.kind == "activity":
             if side != "user":
                 raise RecfairError(USER_ONLY.format(kind=self.kind))
-            top = _top_mask(np.asarray(train.user_counts), self.top)
+            top = top_mask(np.asarray(train.user_counts), self.top)
             return Grouping.from_codes(self.name, (f"top{self.top * 100:g}%", "rest"), np.where(top, 0, 1))
         if self.kind in ("popularity", "tiers"):
             if side != "item":
                 raise RecfairError(ITEM_ONLY.format(kind=self.kind))
-            from recfair.metrics.beyond import popularity_tiers, short_head
+            from recfair.metrics.beyond import TIERS, popularity_tiers, short_head
 
             if self.kind == "popularity":
                 head = short_head(train, self.top)
-                return Grouping.from_codes(self.name, ("short_head", "long_tail"), np.where(head, 0, 1))
+                # the tiers with mid merged into head: "tail" is the same items as in "tiers"
+                return Grouping.from_codes(self.name, POPULARITY_LABELS, np.where(head, 0, 1))
             tiers = popularity_tiers(train, *self.edges)
-            return Grouping.from_codes(self.name, ("head", "mid", "tail"), pd.Index(["head", "mid", "tail"]).get_indexer(tiers))
+            return Grouping.from_codes(self.name, TIERS, pd.Index(TIERS).get_indexer(tiers))
         if self.column not in table.columns:
             raise RecfairError(UNKNOWN_COLUMN.format(side=side, column=self.column, columns=list(table.columns)))
         if self.kind == "binned":
-            return _binned(table[self.column], self.name, self.edges, self.labels)
-        return _categorical(table[self.column], self.name, side)
+            return binned_grouping(table[self.column], self.name, self.edges, self.labels)
+        return categorical_grouping(table[self.column], self.name, side)
 
 
 # ------------------------------------------------------------------ parser
@@ -401,7 +284,7 @@ def parse_groups(spec, side: str = "user") -> list[GroupSpec]:
     Grammar: comma-separated tokens; ``name`` (a column; ``age`` → METRICS.md
     bins), ``name[e1,e2,…]`` (bins with these lower edges), ``activity`` (top 5%
     vs rest), ``activity[20]`` (top 20%), ``a*b`` (intersection).  For items:
-    ``popularity`` (short head / long tail), ``popularity[80]``, ``tiers``
+    ``popularity`` (head / tail), ``popularity[80]``, ``tiers``
     (head/mid/tail), ``tiers[20,20]``, ``year`` (release-year bins), ``genres``.
     A list of strings and/or :class:`GroupSpec` objects is accepted too.
     """

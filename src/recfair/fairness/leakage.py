@@ -65,6 +65,7 @@ class LeakageResult:
     classes: tuple[str, ...]
 
     def to_dict(self) -> dict:
+        """JSON-ready dict of all fields (``folds`` and ``classes`` as lists)."""
         d = asdict(self)
         d["folds"], d["classes"] = list(self.folds), list(self.classes)
         return d

@@ -20,9 +20,14 @@ penalty must always be a number.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from recfair.errors import RecfairError
+
+if TYPE_CHECKING:  # torch is optional; imported inside rating_unfairness_torch
+    import torch
 
 __all__ = ["RATING_UNFAIRNESS", "rating_unfairness", "rating_unfairness_torch"]
 
@@ -97,7 +102,7 @@ def rating_unfairness(users, items, ratings, predictions, group) -> dict[str, fl
     return out
 
 
-def rating_unfairness_torch(kind: str, predictions, ratings, items, group):
+def rating_unfairness_torch(kind: str, predictions, ratings, items, group) -> "torch.Tensor":
     """One Yao & Huang measure on a torch batch, differentiable w.r.t. ``predictions``.
 
     Parameters

@@ -188,6 +188,7 @@ def catalog_coverage(recs: Recommendations, n_items: int, k: int) -> float:
 
 
 def coverage_from_lists(items: np.ndarray, n_items: int) -> float:
+    """:func:`catalog_coverage` of an ``(n, k)`` item matrix already cut by :func:`lists_at_k` (PAD ignored)."""
     return float(np.count_nonzero(np.bincount(items[items != PAD], minlength=n_items)) / n_items)
 
 
@@ -198,6 +199,11 @@ def item_exposure(recs: Recommendations, n_items: int, k: int) -> np.ndarray:
 
 
 def exposure_from_lists(items: np.ndarray, n_items: int) -> np.ndarray:
+    """:func:`item_exposure` of an ``(n, k)`` item matrix already cut by :func:`lists_at_k`.
+
+    Column ``i`` (0-based) carries the weight ``1 / log2(i + 2)``; PAD entries add nothing.
+    Returns float64 of length ``n_items``.
+    """
     w = np.broadcast_to(position_weights(items.shape[1]), items.shape)
     valid = items != PAD
     return np.bincount(items[valid], weights=w[valid], minlength=n_items).astype(np.float64)
@@ -226,20 +232,32 @@ def exposure_gini(recs: Recommendations, n_items: int, k: int) -> float:
 # Each public function builds the list matrix and calls a ``*_from_lists`` twin;
 # evaluate() builds the matrix once and calls the twins directly.
 def arp_from_lists(lm: sp.csr_matrix, train) -> np.ndarray:
+    """Per-row :func:`arp`: mean training popularity of the listed items.
+
+    ``lm`` is the ``(n, n_items)`` 0/1 list matrix of :func:`list_matrix`; ``train`` the training :class:`~recfair.data.Dataset`.
+    Empty rows give ``nan``.
+    """
     return _row_mean(lm, _popularity(train, "arp"))
 
 
 def tail_counts_from_lists(lm: sp.csr_matrix, train, share: float = 0.8) -> np.ndarray:
+    """Per-row number of listed items outside :func:`short_head` ``(train, share)`` (:func:`aclt`; divide by k for :func:`aplt`)."""
     return lm @ (~short_head(train, share)).astype(np.float64)
 
 
 def novelty_from_lists(lm: sp.csr_matrix, train) -> np.ndarray:
+    """Per-row :func:`novelty` of list matrix ``lm`` against the training set ``train`` (empty rows: ``nan``)."""
     pop = _popularity(train, "novelty")
     n_users = float((train.user_counts > 0).sum())
     return _row_mean(lm, -np.log2(np.maximum(pop, 1.0) / n_users))
 
 
 def ild_from_lists(lm: sp.csr_matrix, item_vectors: np.ndarray) -> np.ndarray:
+    """Per-row :func:`intra_list_diversity` of list matrix ``lm`` with ``(n_items, d)`` ``item_vectors``.
+
+    Raises :class:`RecfairError` (:data:`BAD_VECTORS`) when ``item_vectors`` is
+    not 2-D with one row per item.
+    """
     x = np.asarray(item_vectors, dtype=np.float64)
     if x.ndim != 2 or x.shape[0] != lm.shape[1]:
         raise RecfairError(BAD_VECTORS.format(n=lm.shape[1], shape=x.shape))
@@ -257,6 +275,10 @@ def ild_from_lists(lm: sp.csr_matrix, item_vectors: np.ndarray) -> np.ndarray:
 
 
 def miscalibration_from_lists(lm: sp.csr_matrix, users: np.ndarray, train, alpha: float = 0.01) -> np.ndarray:
+    """Per-row :func:`miscalibration` of list matrix ``lm``; ``users[i]`` is the user of row ``i``.
+
+    ``train`` must have a ``genres`` item column (else :data:`NO_GENRES`).
+    """
     alpha = check_fraction(alpha, "alpha", "miscalibration", closed=True)
     if "genres" not in train.items.columns:
         raise RecfairError(NO_GENRES.format(metric="miscalibration"))
@@ -286,6 +308,10 @@ def js_divergence(p: np.ndarray, q: np.ndarray) -> np.ndarray:
 def popcal_from_lists(
     lm: sp.csr_matrix, users: np.ndarray, train, head_share: float = 0.2, tail_share: float = 0.2
 ) -> np.ndarray:
+    """Per-row :func:`popularity_calibration` of list matrix ``lm``; ``users[i]`` is the user of row ``i``.
+
+    Tiers are :func:`popularity_tiers` ``(train, head_share, tail_share)``.
+    """
     tiers = popularity_tiers(train, head_share, tail_share)
     onehot = (tiers[:, None] == np.asarray(TIERS)[None, :]).astype(np.float64)
     p = _normalise_rows(np.asarray(train.matrix[users] @ onehot))

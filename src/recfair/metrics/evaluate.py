@@ -24,7 +24,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Callable, Iterable
+from typing import Any, Callable, Iterable
 
 import numpy as np
 import pandas as pd
@@ -82,14 +82,17 @@ class MetricContext:
 
     @cached_property
     def hits(self) -> np.ndarray:
+        """Boolean ``(n, k)``: whether each position of :attr:`items` is a test item of its user."""
         return ranking.hits_from_lists(self.recs.users, self.items, self.test)
 
     @cached_property
     def sizes(self) -> np.ndarray:
+        """``|T_u|`` (int64) for each user of ``recs``: the number of its test items."""
         return ranking.relevant_counts(self.recs, self.test)
 
     @cached_property
     def lists(self) -> sp.csr_matrix:
+        """0/1 ``(n, n_items)`` CSR list matrix of :attr:`items` (the input of the ``*_from_lists`` metrics)."""
         return beyond.list_matrix_from_lists(self.items, self.test.n_items)
 
 
@@ -171,7 +174,7 @@ register_metric(
     description="mean −log2(pop_j / |U|)",
 )
 register_metric(
-    "ild", _ild, needs_train=True, description="mean pairwise 1 − cos over item vectors",
+    "ild", _ild, description="mean pairwise 1 − cos over item vectors (given, or the test set's genres)",
     available=lambda ctx: ctx.item_vectors is not None or _has_genres(ctx),
 )
 register_metric(
@@ -197,9 +200,9 @@ class Evaluation:
         column per per-user metric (``ndcg@10``, ``recall@10``, …).
     overall:
         name → float: the mean of every per-user column over users where it is
-        defined, plus global ``coverage@k``, ``gini@k`` and their aliases
-        ``coverage``, ``gini`` (and ``rmse`` / ``mae`` over test pairs when
-        predictions were given).
+        defined, plus global ``coverage@k`` and ``gini@k`` (and ``rmse`` /
+        ``mae`` over test pairs when predictions were given).  Each metric
+        appears once.
     k, n_users, n_skipped, n_missing:
         Cut-off; users evaluated; users in ``recs`` without test items (left
         out); test users without a list (counted as all-miss).
@@ -262,6 +265,26 @@ def _align(recs: Recommendations, test, k: int, missing: str) -> tuple[Recommend
     return Recommendations(test_users.astype(np.int32), items, scores), n_skipped, int(absent.size)
 
 
+def _check_inputs(test, train, missing: str, relevance_threshold: float | None,
+                  predictions: np.ndarray | None) -> tuple[Any, np.ndarray | None]:
+    """Validate :func:`evaluate`'s options; the relevant test pairs and the predictions as float64."""
+    if missing not in ("miss", "raise"):
+        raise RecfairError(BAD_MISSING.format(value=missing))
+    if train is not None and (train.n_users, train.n_items) != (test.n_users, test.n_items):
+        raise RecfairError(
+            OTHER_INDEX_SPACE.format(tu=train.n_users, ti=train.n_items, su=test.n_users, si=test.n_items)
+        )
+    if predictions is not None:
+        predictions = np.asarray(predictions, dtype=np.float64)
+        if predictions.shape != (test.n_interactions,):
+            raise RecfairError(BAD_PREDICTIONS.format(n=test.n_interactions, shape=predictions.shape))
+    if relevance_threshold is not None:
+        if test.rating is None:
+            raise RecfairError(NO_RATINGS)
+        test = test.subset(test.rating >= relevance_threshold)
+    return test, predictions
+
+
 def evaluate(
     recs: Recommendations,
     test,
@@ -284,8 +307,10 @@ def evaluate(
         Held-out interactions; relevance is binary (every test pair is relevant).
     train:
         Training interactions; needed for popularity- and profile-based
-        metrics (``arp``, ``aplt``, ``aclt``, ``novelty``, ``ild``,
-        ``miscalibration``, ``popcal``), which are skipped without it.
+        metrics (``arp``, ``aplt``, ``aclt``, ``novelty``, ``miscalibration``,
+        ``popcal``), which are skipped without it (asking for one by name
+        without it is an error).  ``ild`` needs no training data: it uses
+        ``item_vectors`` or the genres of the item table.
     k:
         Cut-off.
     metrics:
@@ -308,21 +333,8 @@ def evaluate(
     >>> ev.overall["ndcg@10"], ev.per_user["recall@10"].head()  # doctest: +SKIP
     """
     k = check_positive_int(k, "k", "evaluate")
-    if missing not in ("miss", "raise"):
-        raise RecfairError(BAD_MISSING.format(value=missing))
-    if train is not None and (train.n_users, train.n_items) != (test.n_users, test.n_items):
-        raise RecfairError(
-            OTHER_INDEX_SPACE.format(tu=train.n_users, ti=train.n_items, su=test.n_users, si=test.n_items)
-        )
     full_test = test
-    if predictions is not None:
-        predictions = np.asarray(predictions, dtype=np.float64)
-        if predictions.shape != (test.n_interactions,):
-            raise RecfairError(BAD_PREDICTIONS.format(n=test.n_interactions, shape=predictions.shape))
-    if relevance_threshold is not None:
-        if test.rating is None:
-            raise RecfairError(NO_RATINGS)
-        test = test.subset(test.rating >= relevance_threshold)
+    test, predictions = _check_inputs(test, train, missing, relevance_threshold, predictions)
     aligned, n_skipped, n_missing = _align(recs, test, k, missing)
     ctx = MetricContext(aligned, test, k, train, item_vectors)
     specs = _select_metrics(metrics, ctx)
@@ -335,8 +347,6 @@ def evaluate(
     exposure = beyond.exposure_from_lists(ctx.items, test.n_items)
     overall[f"coverage@{k}"] = beyond.coverage_from_lists(ctx.items, test.n_items)
     overall[f"gini@{k}"] = beyond.gini(exposure)
-    overall["coverage"] = overall[f"coverage@{k}"]
-    overall["gini"] = overall[f"gini@{k}"]
 
     if predictions is not None:
         errors = per_user_errors(predictions, full_test)

@@ -115,6 +115,7 @@ def hits_from_lists(users: np.ndarray, items: np.ndarray, test) -> np.ndarray:
 
 
 def _with_nan(values: np.ndarray, sizes: np.ndarray) -> np.ndarray:
+    """``values`` as float64 with ``nan`` where the user has no test items."""
     out = np.asarray(values, dtype=np.float64)
     out[sizes == 0] = np.nan
     return out
@@ -122,19 +123,29 @@ def _with_nan(values: np.ndarray, sizes: np.ndarray) -> np.ndarray:
 
 # The *_from_hits helpers let evaluate() build the hit matrix once for every metric.
 def precision_from_hits(hits: np.ndarray, sizes: np.ndarray) -> np.ndarray:
+    """Per-user :func:`precision` from a precomputed hit matrix.
+
+    ``hits`` is the boolean ``(n, k)`` matrix of :func:`hit_matrix`, ``sizes`` the ``|T_u|`` of :func:`relevant_counts`; float64 per row, ``nan`` where ``sizes == 0``.
+    """
     return _with_nan(hits.sum(axis=1) / hits.shape[1], sizes)
 
 
 def recall_from_hits(hits: np.ndarray, sizes: np.ndarray) -> np.ndarray:
+    """Per-user :func:`recall`: hits in the row divided by ``sizes`` (arguments as :func:`precision_from_hits`)."""
     with np.errstate(divide="ignore", invalid="ignore"):
         return _with_nan(hits.sum(axis=1) / sizes, sizes)
 
 
 def hit_rate_from_hits(hits: np.ndarray, sizes: np.ndarray) -> np.ndarray:
+    """Per-user :func:`hit_rate`: 1.0 if the row has any hit (arguments as :func:`precision_from_hits`)."""
     return _with_nan(hits.any(axis=1).astype(np.float64), sizes)
 
 
 def ndcg_from_hits(hits: np.ndarray, sizes: np.ndarray) -> np.ndarray:
+    """Per-user :func:`ndcg`: the row's DCG over the ideal DCG of ``min(k, sizes)`` hits.
+
+    Arguments as :func:`precision_from_hits`; ``k`` is ``hits.shape[1]``.
+    """
     k = hits.shape[1]
     w = position_weights(k)
     dcg = hits.astype(np.float64) @ w
@@ -143,12 +154,17 @@ def ndcg_from_hits(hits: np.ndarray, sizes: np.ndarray) -> np.ndarray:
 
 
 def mrr_from_hits(hits: np.ndarray, sizes: np.ndarray) -> np.ndarray:
+    """Per-user :func:`mrr`: ``1 / (1 + position of the first hit)``, 0 without one (arguments as :func:`precision_from_hits`)."""
     first = hits.argmax(axis=1)
     rr = np.where(hits.any(axis=1), 1.0 / (first + 1.0), 0.0)
     return _with_nan(rr, sizes)
 
 
 def map_from_hits(hits: np.ndarray, sizes: np.ndarray) -> np.ndarray:
+    """Per-user :func:`map_at_k`: mean precision at each hit position over ``min(k, sizes)``.
+
+    Arguments as :func:`precision_from_hits`; ``k`` is ``hits.shape[1]``.
+    """
     k = hits.shape[1]
     h = hits.astype(np.float64)
     prec_at_i = np.cumsum(h, axis=1) / np.arange(1, k + 1, dtype=np.float64)

@@ -12,15 +12,17 @@ the audit grammar (``gender``, ``age``, ``occupation``, ``activity`` = top 5% vs
 Examples
 --------
 >>> from recfair.mitigation import make_penalty, make_reweigher
->>> make_penalty("group-gap:gender", weight=0.5)
-GroupLossGapPenalty(attribute='gender', weight=0.5)
+>>> make_penalty("group-gap:gender", lambda_=0.5)
+GroupLossGapPenalty(groups='gender', lambda_=0.5)
 >>> make_reweigher("equal-share:activity")
-GroupReweigher(attribute='activity', balance='interactions', strength=1.0)
+GroupReweigher(groups='activity', balance='interactions', lambda_=1.0)
+
+Every component is also reachable by registry name (:mod:`recfair.mitigation.registry`):
+``create_penalty("group-gap", groups="gender")``, ``create_reranker("ugf", epsilon=0.02)``.
 """
 
 from __future__ import annotations
 
-from recfair.errors import RecfairError
 from recfair.mitigation.adversarial import AdversarialPenalty
 from recfair.mitigation.inprocess import (
     YAO_HUANG_KINDS,
@@ -35,7 +37,28 @@ from recfair.mitigation.rerank import (
     PrefixExposureReRanker,
     ReRanker,
 )
+from recfair.mitigation.registry import (
+    NEEDS_GROUPS,
+    NO_GROUPS,
+    PENALTIES,
+    RERANKERS,
+    REWEIGHERS,
+    UNKNOWN_PENALTY,
+    UNKNOWN_RERANKER,
+    UNKNOWN_REWEIGHER,
+    create_penalty,
+    create_reranker,
+    create_reweigher,
+    find_component,
+    get_mitigation_class,
+    make_penalty,
+    make_reranker,
+    make_reweigher,
+    mitigation_names,
+    resolve_mitigation_name,
+)
 from recfair.mitigation.ugf import UGFReRanker
+from recfair.models.base import Penalty
 
 __all__ = [
     "AdversarialPenalty",
@@ -53,75 +76,15 @@ __all__ = [
     "ReRanker",
     "Reweigher",
     "UGFReRanker",
+    "create_penalty",
+    "create_reranker",
+    "create_reweigher",
+    "find_component",
+    "get_mitigation_class",
     "make_penalty",
     "make_reranker",
     "make_reweigher",
+    "mitigation_names",
+    "resolve_mitigation_name",
 ]
 
-#: Penalty names accepted by :func:`make_penalty` (aliases map to these).
-PENALTIES = ("value", "absolute", "under", "over", "nonparity", "group-gap", "adversarial", "popularity")
-#: Pre-processor names accepted by :func:`make_reweigher`.
-REWEIGHERS = ("equal-share", "inverse", "upsample")
-#: Re-ranker names accepted by :func:`make_reranker`.
-RERANKERS = ("ugf", "fair", "prefix", "calibrated")
-
-_ALIASES = {"non-parity": "nonparity", "non_parity": "nonparity", "loss-gap": "group-gap", "group_gap": "group-gap",
-            "adv": "adversarial", "pop": "popularity", "equal_share": "equal-share", "reweight": "equal-share",
-            "inverse-frequency": "inverse", "fa*ir": "fair", "fairness-prefix": "fair", "cp": "calibrated"}
-
-UNKNOWN_PENALTY = "Unknown penalty '{name}' in '{spec}'. Choose one of: {choices} (e.g. 'group-gap:gender')."
-UNKNOWN_REWEIGHER = "Unknown pre-processing '{name}' in '{spec}'. Choose one of: {choices} (e.g. 'equal-share:gender')."
-UNKNOWN_RERANKER = "Unknown re-ranker '{name}'. Choose one of: {choices}."
-NEEDS_GROUPS = "'{name}' needs a user group after a colon, e.g. '{name}:gender' or '{name}:activity'; got '{spec}'."
-NO_GROUPS = "'{name}' takes no user group; got '{spec}'. Use '{name}'."
-
-
-def _split(spec: str, choices, template: str) -> tuple[str, str]:
-    if not isinstance(spec, str) or not spec.strip():
-        raise RecfairError(template.format(name=spec, spec=spec, choices=", ".join(choices)))
-    name, _, groups = spec.strip().partition(":")
-    name = _ALIASES.get(name.strip().lower(), name.strip().lower())
-    if name not in choices:
-        raise RecfairError(template.format(name=name, spec=spec, choices=", ".join(choices)))
-    return name, groups.strip()
-
-
-def make_penalty(spec: str, weight: float = 1.0, **options):
-    """Build an in-processing penalty from ``NAME[:GROUPS]`` with ``weight`` = λ.
-
-    ``options`` go to the penalty's constructor (e.g. ``embedding_size=64, seed=1``
-    for ``adversarial``, ``log=False`` for ``popularity``).
-    """
-    name, groups = _split(spec, PENALTIES, UNKNOWN_PENALTY)
-    if name == "popularity":
-        if groups:
-            raise RecfairError(NO_GROUPS.format(name=name, spec=spec))
-        return PopularityPenalty(weight=weight, **options)
-    if not groups:
-        raise RecfairError(NEEDS_GROUPS.format(name=name, spec=spec))
-    if name in YAO_HUANG_KINDS:
-        return RatingUnfairnessPenalty(name, groups, weight=weight, **options)
-    if name == "group-gap":
-        return GroupLossGapPenalty(groups, weight=weight, **options)
-    return AdversarialPenalty(groups, weight=weight, **options)
-
-
-def make_reweigher(spec: str, **options) -> Reweigher:
-    """Build a pre-processor from ``NAME:GROUPS`` (``upsample:GROUPS=GROUP`` up-samples one group)."""
-    name, groups = _split(spec, REWEIGHERS, UNKNOWN_REWEIGHER)
-    if not groups:
-        raise RecfairError(NEEDS_GROUPS.format(name=name, spec=spec))
-    if name == "upsample":
-        attr, _, group = groups.partition("=")
-        return GroupUpsampler(attr.strip(), group=group.strip() or None, **options)
-    return GroupReweigher(groups, balance="interactions" if name == "equal-share" else "users", **options)
-
-
-def make_reranker(method: str, **options) -> ReRanker:
-    """Build a re-ranker by name: ``ugf``, ``fair`` (FA*IR), ``prefix`` or ``calibrated``."""
-    key = _ALIASES.get(str(method).strip().lower(), str(method).strip().lower())
-    classes = {"ugf": UGFReRanker, "fair": FairPrefixReRanker, "prefix": PrefixExposureReRanker,
-               "calibrated": CalibratedPopularityReRanker}
-    if key not in classes:
-        raise RecfairError(UNKNOWN_RERANKER.format(name=method, choices=", ".join(RERANKERS)))
-    return classes[key](**options)

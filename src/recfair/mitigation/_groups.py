@@ -14,24 +14,24 @@ import numpy as np
 
 from recfair.errors import RecfairError
 
-NOT_BINARY = "{owner} needs a binary user attribute; '{attribute}' has {n} groups ({names})."
-ONE_SPEC = "{owner} takes one user group spec, got '{attribute}'."
+NOT_BINARY = "{owner} needs a binary user grouping; '{groups}' has {n} groups ({names})."
+ONE_SPEC = "{owner} takes one user group spec, got '{groups}'."
 
 
-def user_labels(train, attribute: str, *, owner: str = "mitigation") -> tuple[np.ndarray, list[str]]:
-    """Resolve ``attribute`` to ``(codes (n_users,) int64, group labels)`` from ``train`` only."""
+def user_labels(train, groups: str, *, owner: str = "mitigation") -> tuple[np.ndarray, list[str]]:
+    """Resolve the group spec ``groups`` to ``(codes (n_users,) int64, group labels)`` from ``train`` only."""
     from recfair.fairness.groups import parse_groups
 
-    specs = parse_groups(attribute, side="user")
+    specs = parse_groups(groups, side="user")
     if len(specs) != 1:
-        raise RecfairError(ONE_SPEC.format(owner=owner, attribute=attribute))
+        raise RecfairError(ONE_SPEC.format(owner=owner, groups=groups))
     grouping = specs[0].assign(train, "user")
     return np.asarray(grouping.codes, dtype=np.int64), list(grouping.labels)
 
 
-def binary_labels(train, attribute: str, *, owner: str) -> tuple[np.ndarray, list[str]]:
-    """Like :func:`user_labels` but the attribute must have exactly two groups."""
-    codes, names = user_labels(train, attribute, owner=owner)
+def binary_labels(train, groups: str, *, owner: str) -> tuple[np.ndarray, list[str]]:
+    """Like :func:`user_labels` but the grouping must have exactly two groups."""
+    codes, names = user_labels(train, groups, owner=owner)
     if len(names) != 2:
-        raise RecfairError(NOT_BINARY.format(owner=owner, attribute=attribute, n=len(names), names=", ".join(names)))
+        raise RecfairError(NOT_BINARY.format(owner=owner, groups=groups, n=len(names), names=", ".join(names)))
     return codes, names

@@ -21,7 +21,7 @@ and stepped by its own optimiser with the gradients of the previous backward pas
 The returned value is the discriminator's cross-entropy (``reversal``) — λ scales only
 the reversed gradient reaching the model — or ``CE + λ·confusion`` (``confusion``: the
 model pushes a frozen copy of the discriminator towards uniform predictions).
-``weight == 0``: the model skips the call, so training is bit-identical to no penalty.
+``lambda_ == 0``: the trainer skips the call, so training is bit-identical to no penalty.
 The discriminator's initial weights come from its own ``torch.Generator(seed)``.
 """
 
@@ -30,14 +30,34 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from recfair.errors import RecfairError, check_nonneg_float, check_param, check_positive_int
-from recfair.mitigation._groups import user_labels
-from recfair.mitigation.inprocess import NEEDS_FIELD, NOT_BOUND, _zero
-from recfair.models.base import Penalty, PenaltyBatch
+from typing import Literal
 
-__all__ = ["ADVERSARY_MODES", "AdversarialPenalty", "grad_reverse"]
+from pydantic import Field
+
+from recfair.errors import RecfairError
+from recfair.mitigation._groups import user_labels
+from recfair.mitigation.inprocess import NEEDS_FIELD, NOT_BOUND, GroupPenaltyConfig, zero_penalty
+from recfair.models.base import Penalty, PenaltyBatch
+from recfair.models.config import Configurable, LearningRate, Seed
+
+__all__ = ["ADVERSARY_MODES", "AdversarialConfig", "AdversarialPenalty", "grad_reverse"]
 
 ADVERSARY_MODES = ("reversal", "confusion")
+TWO_GROUPS = "{owner} needs at least two groups of '{groups}'; found {names}."
+
+
+class AdversarialConfig(GroupPenaltyConfig):
+    """Hyper-parameters of :class:`AdversarialPenalty`."""
+
+    embedding_size: int | None = Field(
+        None, ge=1, description="width of the user embeddings (None = read from the first batch)"
+    )
+    hidden_size: int = Field(32, ge=1, description="width of the discriminator's hidden layer")
+    disc_steps: int = Field(5, ge=0, description="discriminator steps per batch (0 = the model's optimiser trains it)")
+    learning_rate: LearningRate = 0.05
+    balanced: bool = Field(True, description="weight the discriminator's loss by inverse class frequency")
+    mode: Literal["reversal", "confusion"] = Field("reversal", description="reversed cross-entropy or confusion loss")
+    seed: Seed = 0
 
 
 class _GradReverse(torch.autograd.Function):
@@ -56,14 +76,14 @@ def grad_reverse(x: torch.Tensor, scale: float = 1.0) -> torch.Tensor:
     return _GradReverse.apply(x, float(scale))
 
 
-class AdversarialPenalty(Penalty):
+class AdversarialPenalty(Configurable, Penalty):
     """Gradient-reversal adversary that removes a user attribute from user embeddings.
 
     Parameters
     ----------
-    attribute:
+    groups:
         User group spec (``gender``, ``age``, ``activity``, any categorical column).
-    weight:
+    lambda_:
         λ: scale of the reversed gradient reaching the model.
     embedding_size:
         Width of ``batch.user_embeddings`` if known (else read from the first batch).
@@ -86,43 +106,25 @@ class AdversarialPenalty(Penalty):
 
     Examples
     --------
-    >>> pen = AdversarialPenalty("gender", weight=1.0)          # doctest: +SKIP
+    >>> pen = AdversarialPenalty("gender", lambda_=1.0)          # doctest: +SKIP
     >>> BPRRecommender().fit(train, penalty=pen)                # doctest: +SKIP
     """
 
-    def __init__(
-        self,
-        attribute: str,
-        weight: float = 1.0,
-        *,
-        embedding_size: int | None = None,
-        hidden_size: int = 32,
-        disc_steps: int = 5,
-        learning_rate: float = 0.05,
-        balanced: bool = True,
-        mode: str = "reversal",
-        seed: int = 0,
-    ) -> None:
-        self.attribute = attribute
-        self.weight = weight
-        self.embedding_size = embedding_size
-        self.hidden_size = hidden_size
-        self.disc_steps = disc_steps
-        self.learning_rate = learning_rate
-        self.balanced = balanced
-        self.mode = mode
-        self.seed = seed
+    Config = AdversarialConfig
+    positional = ("groups", "lambda_")
 
     def bind(self, train) -> None:
+        """Validate the options and read user groups and class weights from the training set ``train``.
+
+        Builds the discriminator now when ``embedding_size`` is given, else on
+        the first batch.  Raises :class:`RecfairError` when the attribute has
+        fewer than two groups.
+        """
         owner = type(self).__name__
-        check_nonneg_float(self.weight, "weight", owner)
-        check_positive_int(self.hidden_size, "hidden_size", owner)
-        ok = isinstance(self.disc_steps, int) and not isinstance(self.disc_steps, bool) and self.disc_steps >= 0
-        check_param(self.disc_steps, "disc_steps", owner, "a non-negative int", ok)
-        check_param(self.mode, "mode", owner, f"one of {', '.join(ADVERSARY_MODES)}", self.mode in ADVERSARY_MODES)
-        codes, names = user_labels(train, self.attribute, owner=owner)
+        _ = self.config  # re-validates attributes edited since construction
+        codes, names = user_labels(train, self.groups, owner=owner)
         if len(names) < 2:
-            raise RecfairError(f"{owner} needs at least two groups of '{self.attribute}'; found {names}.")
+            raise RecfairError(TWO_GROUPS.format(owner=owner, groups=self.groups, names=names))
         self.labels_ = torch.as_tensor(codes, dtype=torch.int64)
         self.groups_ = names
         present = (np.asarray(train.user_counts) > 0) & (codes >= 0)
@@ -132,7 +134,7 @@ class AdversarialPenalty(Penalty):
         self.discriminator_ = None
         self.optimizer_ = None
         if self.embedding_size is not None:
-            self._build(check_positive_int(self.embedding_size, "embedding_size", owner))
+            self._build(self.embedding_size)
 
     def _build(self, width: int) -> None:
         gen = torch.Generator(device="cpu")
@@ -191,19 +193,17 @@ class AdversarialPenalty(Penalty):
         labels = self.labels_[uniq]
         keep = labels >= 0
         if not keep.any():
-            return _zero(emb)
+            return zero_penalty(emb)
         e, y = emb[first[keep]], labels[keep]
         if self.optimizer_ is not None:
             self._train_discriminator(e, y)
         if self.mode == "reversal":
-            x = grad_reverse(e, self.weight)
+            x = grad_reverse(e, self.lambda_)
             return torch.nn.functional.cross_entropy(self.discriminator_(x), y, weight=self.class_weight_)
         disc = torch.nn.functional.cross_entropy(self.discriminator_(e.detach()), y, weight=self.class_weight_)
         frozen = {n: p.detach() for n, p in self.discriminator_.named_parameters()}
         logp = torch.nn.functional.log_softmax(torch.func.functional_call(self.discriminator_, frozen, (e,)), dim=1)
         w = self.class_weight_[y]
         confusion = -(logp.mean(dim=1) * w).sum() / w.sum()
-        return disc + self.weight * confusion
+        return disc + self.lambda_ * confusion
 
-    def __repr__(self) -> str:
-        return f"AdversarialPenalty(attribute={self.attribute!r}, weight={self.weight!r}, seed={self.seed!r})"

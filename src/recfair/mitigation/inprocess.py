@@ -3,7 +3,7 @@
 Each class implements the :class:`~recfair.models.base.Penalty` protocol: ``bind(train)``
 once (group labels and popularity come from the *training* Dataset), ``parameters()``
 (none here; see :mod:`recfair.mitigation.adversarial`), then ``penalty(batch)`` returns
-``weight × term`` for one mini-batch.  A model skips the call when ``weight == 0``, so
+``lambda_ × term`` for one mini-batch.  The trainer skips the call when ``lambda_ == 0``, so
 λ = 0 trains bit-identically to no penalty.
 
 Batch-level estimates
@@ -20,17 +20,26 @@ the exact estimators of METRICS.md when given a whole test set.
 
 from __future__ import annotations
 
+from typing import Annotated, Literal
+
 import numpy as np
 import torch
+from pydantic import Field
 
-from recfair.errors import RecfairError, check_nonneg_float
+from recfair.errors import RecfairError
 from recfair.mitigation._groups import binary_labels, user_labels
 from recfair.models.base import Penalty, PenaltyBatch
+from recfair.models.config import ComponentConfig, Configurable
 
 __all__ = [
     "GroupLossGapPenalty",
+    "GroupPenaltyConfig",
+    "Lambda",
     "PopularityPenalty",
+    "PopularityPenaltyConfig",
+    "RatingUnfairnessConfig",
     "RatingUnfairnessPenalty",
+    "UserGroups",
     "YAO_HUANG_KINDS",
     "group_loss_gap",
     "pearson",
@@ -39,11 +48,39 @@ __all__ = [
 
 YAO_HUANG_KINDS = ("value", "absolute", "under", "over", "nonparity")
 
+#: λ, a mitigation's weight (0 = no mitigation); a config sets only the default.
+Lambda = Annotated[float, Field(ge=0, description="λ: weight of the fairness term (0 = no mitigation)")]
+#: A user group spec of the audit grammar (``gender``, ``activity[20]``, ``gender*age``).
+UserGroups = Annotated[str, Field(min_length=1, description="user group spec (gender, age, activity, activity[20], a*b …)")]
+
+
+class GroupPenaltyConfig(ComponentConfig):
+    """Hyper-parameters of a penalty over user groups."""
+
+    groups: UserGroups
+    lambda_: Lambda = 1.0
+
+
+class RatingUnfairnessConfig(GroupPenaltyConfig):
+    """Hyper-parameters of :class:`RatingUnfairnessPenalty`."""
+
+    kind: Literal["value", "absolute", "under", "over", "nonparity"] = Field(
+        description="Yao & Huang (2017) term (METRICS.md)"
+    )
+    squared: bool = Field(True, description="return λ·term² instead of λ·term")
+
+
+class PopularityPenaltyConfig(ComponentConfig):
+    """Hyper-parameters of :class:`PopularityPenalty`."""
+
+    lambda_: Lambda = 1.0
+    log: bool = Field(True, description="correlate with log(1 + popularity) rather than raw counts")
+
 NEEDS_FIELD = "{owner} needs batch.{field}, which this model does not provide ({hint})."
 NOT_BOUND = "{owner} was called before bind(train); the model must call penalty.bind(train) first."
 
 
-def _zero(like: torch.Tensor) -> torch.Tensor:
+def zero_penalty(like: torch.Tensor) -> torch.Tensor:
     """A scalar 0 that still depends on ``like`` (so backward works and adds nothing)."""
     return like.sum() * 0.0
 
@@ -84,7 +121,7 @@ def yao_huang_term(
         raise RecfairError(f"The '{kind}' unfairness term needs true ratings (targets).")
     known = group >= 0
     if not bool(known.any()):
-        return _zero(predictions)
+        return zero_penalty(predictions)
     r = targets[known] if targets is not None else predictions[known].detach()
     return rating_unfairness_torch(
         "non_parity" if kind == "nonparity" else kind, predictions[known], r, items[known], group[known] == 1
@@ -100,7 +137,7 @@ def group_loss_gap(losses: torch.Tensor, users: torch.Tensor, group: torch.Tenso
     """
     known = group >= 0
     if not known.any():
-        return _zero(losses)
+        return zero_penalty(losses)
     uniq, inv = torch.unique(users[known], return_inverse=True)
     n = uniq.numel()
     l = losses[known]
@@ -113,7 +150,7 @@ def group_loss_gap(losses: torch.Tensor, users: torch.Tensor, group: torch.Tenso
     tot = torch.zeros(n_groups, dtype=l.dtype).index_add(0, ugroup, per_user)
     present = cnt > 0
     if int(present.sum()) < 2:
-        return _zero(losses)
+        return zero_penalty(losses)
     means = tot[present] / cnt[present]
     return means.max() - means.min()
 
@@ -124,22 +161,21 @@ def pearson(x: torch.Tensor, y: torch.Tensor, eps: float = 1e-8) -> torch.Tensor
     return (xc * yc).sum() / torch.sqrt((xc * xc).sum() * (yc * yc).sum() + eps)
 
 
-class _GroupPenalty(Penalty):
-    """Shared bind(): per-user group codes from the training set."""
+class GroupPenalty(Configurable, Penalty):
+    """Base of the user-group penalties: ``bind()`` reads per-user group codes from the training set."""
 
+    Config = GroupPenaltyConfig
+    positional = ("groups", "lambda_")
     binary: bool = True
 
-    def __init__(self, attribute: str, weight: float = 1.0) -> None:
-        self.attribute = attribute
-        self.weight = weight
-
     def bind(self, train) -> None:
+        """Resolve ``groups`` to one int code per user (``-1`` = unknown) on ``train``."""
         owner = type(self).__name__
-        check_nonneg_float(self.weight, "weight", owner)
+        _ = self.config  # re-validates attributes edited since construction
         if self.binary:
-            codes, names = binary_labels(train, self.attribute, owner=owner)
+            codes, names = binary_labels(train, self.groups, owner=owner)
         else:
-            codes, names = user_labels(train, self.attribute, owner=owner)
+            codes, names = user_labels(train, self.groups, owner=owner)
         self.labels_ = torch.as_tensor(codes, dtype=torch.int64)
         self.groups_ = names
 
@@ -148,22 +184,19 @@ class _GroupPenalty(Penalty):
             raise RecfairError(NOT_BOUND.format(owner=type(self).__name__))
         return self.labels_[users.to(torch.int64)]
 
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}(attribute={self.attribute!r}, weight={self.weight!r})"
 
-
-class RatingUnfairnessPenalty(_GroupPenalty):
+class RatingUnfairnessPenalty(GroupPenalty):
     """Yao & Huang (2017) value / absolute / under / over / non-parity penalty (rating models).
 
     Parameters
     ----------
     kind:
         One of :data:`YAO_HUANG_KINDS`.
-    attribute:
-        A binary user attribute (``gender``, ``activity``…).  Code 1 of the attribute
+    groups:
+        A binary user grouping (``gender``, ``activity``…).  Code 1 of the grouping
         (the second group in sorted order, e.g. ``M`` for gender) plays ``g``; the
         terms are symmetric so the choice does not matter.
-    weight:
+    lambda_:
         λ, the factor applied to the term.
     squared:
         Return ``λ·term²`` (default) instead of ``λ·term``.  The terms are absolute
@@ -178,15 +211,8 @@ class RatingUnfairnessPenalty(_GroupPenalty):
     rather than 1024–4096).
     """
 
-    def __init__(self, kind: str, attribute: str, weight: float = 1.0, squared: bool = True) -> None:
-        super().__init__(attribute, weight)
-        self.kind = kind
-        self.squared = squared
-
-    def bind(self, train) -> None:
-        if self.kind not in YAO_HUANG_KINDS:
-            raise RecfairError(f"Unknown Yao & Huang term '{self.kind}'. Choose one of: {', '.join(YAO_HUANG_KINDS)}.")
-        super().bind(train)
+    Config = RatingUnfairnessConfig
+    positional = ("kind", "groups", "lambda_")
 
     def __call__(self, batch: PenaltyBatch) -> torch.Tensor:
         if self.kind != "nonparity" and batch.targets is None:
@@ -195,19 +221,13 @@ class RatingUnfairnessPenalty(_GroupPenalty):
             )
         group = self._group_of(batch.users)
         term = yao_huang_term(self.kind, batch.predictions, batch.items, group, batch.targets)
-        return self.weight * (term * term if self.squared else term)
-
-    def __repr__(self) -> str:
-        return (
-            f"RatingUnfairnessPenalty(kind={self.kind!r}, attribute={self.attribute!r}, weight={self.weight!r}, "
-            f"squared={self.squared!r})"
-        )
+        return self.lambda_ * (term * term if self.squared else term)
 
 
-class GroupLossGapPenalty(_GroupPenalty):
+class GroupLossGapPenalty(GroupPenalty):
     """λ × (max − min over user groups of the mean per-user loss), for any model with per-example losses.
 
-    Works with ranking (BPR) and rating losses alike; any categorical attribute
+    Works with ranking (BPR) and rating losses alike; any categorical user grouping
     (not only binary ones).  Needs ``batch.losses``.
     """
 
@@ -216,10 +236,10 @@ class GroupLossGapPenalty(_GroupPenalty):
     def __call__(self, batch: PenaltyBatch) -> torch.Tensor:
         if batch.losses is None:
             raise RecfairError(NEEDS_FIELD.format(owner="GroupLossGapPenalty", field="losses", hint="per-example losses"))
-        return self.weight * group_loss_gap(batch.losses, batch.users, self._group_of(batch.users))
+        return self.lambda_ * group_loss_gap(batch.losses, batch.users, self._group_of(batch.users))
 
 
-class PopularityPenalty(Penalty):
+class PopularityPenalty(Configurable, Penalty):
     """λ × |Pearson correlation| between predicted scores and item popularity.
 
     Popularity is ``log(1 + pop_j)`` (``pop_j`` = distinct training users of item ``j``,
@@ -229,12 +249,12 @@ class PopularityPenalty(Penalty):
     also penalises scoring popular items high for users who never chose them).
     """
 
-    def __init__(self, weight: float = 1.0, log: bool = True) -> None:
-        self.weight = weight
-        self.log = log
+    Config = PopularityPenaltyConfig
+    positional = ("lambda_",)
 
     def bind(self, train) -> None:
-        check_nonneg_float(self.weight, "weight", type(self).__name__)
+        """Check ``lambda_`` and read item popularity (``log1p`` unless ``log=False``) from ``train``."""
+        _ = self.config  # re-validates attributes edited since construction
         pop = np.asarray(train.item_popularity, dtype=np.float64)
         self.popularity_ = torch.as_tensor(np.log1p(pop) if self.log else pop, dtype=torch.float32)
 
@@ -247,7 +267,4 @@ class PopularityPenalty(Penalty):
             pop.append(self.popularity_[batch.negative_items.to(torch.int64)])
         s = torch.cat([t.reshape(-1) for t in scores])
         p = torch.cat([t.reshape(-1) for t in pop]).to(s.dtype)
-        return self.weight * pearson(s, p).abs()
-
-    def __repr__(self) -> str:
-        return f"PopularityPenalty(weight={self.weight!r}, log={self.log!r})"
+        return self.lambda_ * pearson(s, p).abs()

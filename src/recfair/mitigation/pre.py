@@ -5,7 +5,7 @@ Every pre-processor looks at the *training* Dataset only and offers
 * ``weights(train) -> (n_interactions,) float64`` for ``model.fit(train, sample_weight=...)``;
 * ``apply(train) -> (train', sample_weight | None)``, the one call a training loop needs.
 
-``strength`` tempers the correction (weights ``w**strength``; 0 = no mitigation, in
+``lambda_`` tempers the correction (weights ``w**lambda_``; 0 = no mitigation, in
 which case ``apply`` returns ``(train, None)`` so the model trains exactly as without it).
 
 Example
@@ -19,35 +19,63 @@ from __future__ import annotations
 
 import numpy as np
 
-from recfair.errors import RecfairError, check_nonneg_float
+from recfair.data.dataset import Dataset
+from typing import Literal
+
+from pydantic import Field
+
+from recfair.errors import RecfairError
 from recfair.mitigation._groups import user_labels
+from recfair.mitigation.inprocess import Lambda, UserGroups
+from recfair.models.config import ComponentConfig, Configurable, Seed
 
-__all__ = ["GroupReweigher", "GroupUpsampler", "Reweigher"]
+__all__ = ["GroupReweigher", "GroupReweigherConfig", "GroupUpsampler", "GroupUpsamplerConfig", "Reweigher"]
 
-UNKNOWN_GROUP = "Unknown group '{group}' for attribute '{attribute}'. Choose one of: {choices}."
+UNKNOWN_GROUP = "Unknown group '{group}' of the user grouping '{groups}'. Choose one of: {choices}."
 
 
-class Reweigher:
+class GroupReweigherConfig(ComponentConfig):
+    """Hyper-parameters of :class:`GroupReweigher`."""
+
+    groups: UserGroups
+    balance: Literal["interactions", "users"] = Field(
+        "interactions", description="equal share of interactions per group, or inverse group frequency by users"
+    )
+    lambda_: Lambda = 1.0
+
+
+class GroupUpsamplerConfig(ComponentConfig):
+    """Hyper-parameters of :class:`GroupUpsampler`."""
+
+    groups: UserGroups
+    group: str | None = Field(None, description="up-sample only this group (None = every smaller group)")
+    lambda_: Lambda = 1.0
+    seed: Seed = 0
+
+
+class Reweigher(Configurable):
     """Base class of pre-processors: ``weights(train)`` and ``apply(train)``."""
 
-    strength: float = 1.0
+    positional = ("groups",)
+    lambda_: float = 1.0
 
     def weights(self, train) -> np.ndarray:  # pragma: no cover - interface
+        """Per-interaction sample weights for ``model.fit(train, sample_weight=...)``.
+
+        ``train`` is the training :class:`~recfair.data.Dataset`; returns float64
+        of length ``train.n_interactions``.  Subclasses implement this.
+        """
         raise NotImplementedError
 
-    def apply(self, train):
-        """``(train, sample_weight)``; ``sample_weight`` is ``None`` when ``strength == 0``."""
-        if self.strength == 0:
+    def apply(self, train) -> tuple[Dataset, np.ndarray | None]:
+        """``(train, sample_weight)``; ``sample_weight`` is ``None`` when ``lambda_ == 0``."""
+        if self.lambda_ == 0:
             return train, None
         return train, self.weights(train)
 
-    def __repr__(self) -> str:
-        args = ", ".join(f"{k}={v!r}" for k, v in vars(self).items() if not k.endswith("_"))
-        return f"{type(self).__name__}({args})"
 
-
-def _group_codes(train, attribute: str, owner: str) -> tuple[np.ndarray, list[str]]:
-    users, names = user_labels(train, attribute, owner=owner)
+def _group_codes(train, groups: str, owner: str) -> tuple[np.ndarray, list[str]]:
+    users, names = user_labels(train, groups, owner=owner)
     return users[np.asarray(train.user, dtype=np.int64)], names
 
 
@@ -56,8 +84,8 @@ class GroupReweigher(Reweigher):
 
     Parameters
     ----------
-    attribute:
-        User group spec (``gender``, ``activity``, ``activity@0.05``, any user column).
+    groups:
+        User group spec (``gender``, ``activity`` (top 5% vs rest), ``activity[20]`` (top 20%), any user column).
     balance:
         ``"interactions"`` (*equal share*): every group's interactions carry the same
         total weight, so each group holds ``1/G`` of the loss —
@@ -65,33 +93,31 @@ class GroupReweigher(Reweigher):
         ``"users"`` (*inverse group frequency*): ``w = N / (G · N_g)`` with ``N_g``
         the group's users, i.e. every group weighs as if it had as many users as
         the others (its per-user activity is left as is).
-    strength:
+    lambda_:
         Exponent applied to the weights (0 = all ones, 1 = full correction).
 
     Interactions of users with an unknown group keep weight 1.  Weights are
     rescaled to mean 1 so the learning-rate meaning of the loss is unchanged.
     """
 
-    def __init__(self, attribute: str, balance: str = "interactions", strength: float = 1.0) -> None:
-        self.attribute = attribute
-        self.balance = balance
-        self.strength = strength
+    Config = GroupReweigherConfig
 
     def weights(self, train) -> np.ndarray:
+        """Weight ∝ ``(1 / size of the user's group)**lambda_`` per interaction of ``train``, mean 1.
+
+        Group size counts interactions (``balance='interactions'``) or users with
+        interactions (``'users'``); unknown groups keep weight 1.
+        """
         owner = type(self).__name__
-        if self.balance not in ("interactions", "users"):
-            raise RecfairError(
-                f"The 'balance' parameter of {owner} must be 'interactions' or 'users'. Got {self.balance!r} instead."
-            )
-        strength = check_nonneg_float(self.strength, "strength", owner)
-        codes, names = _group_codes(train, self.attribute, owner)
+        lam = self.config.lambda_  # re-validated: attributes may have been edited
+        codes, names = _group_codes(train, self.groups, owner)
         known = codes >= 0
         g = len(names)
         if self.balance == "interactions":
             size = np.bincount(codes[known], minlength=g).astype(np.float64)
             total = size.sum()
         else:
-            ucodes, _ = user_labels(train, self.attribute, owner=owner)
+            ucodes, _ = user_labels(train, self.groups, owner=owner)
             present = (np.asarray(train.user_counts) > 0) & (ucodes >= 0)
             size = np.bincount(ucodes[present], minlength=g).astype(np.float64)
             total = size.sum()
@@ -99,7 +125,7 @@ class GroupReweigher(Reweigher):
         per_group = np.ones(g, dtype=np.float64)
         per_group[nonempty] = total / (nonempty.sum() * size[nonempty])
         w = np.ones(train.n_interactions, dtype=np.float64)
-        w[known] = per_group[codes[known]] ** strength
+        w[known] = per_group[codes[known]] ** lam
         return w / w.mean() if w.size else w
 
 
@@ -107,7 +133,7 @@ class GroupUpsampler(Reweigher):
     """Up-sample the interactions of under-represented user groups (with replacement, seeded).
 
     Each group ``g`` smaller than the largest (in training interactions) gains
-    ``round(strength · (n_max − n_g))`` extra copies of its own interactions drawn
+    ``round(lambda_ · (n_max − n_g))`` extra copies of its own interactions drawn
     uniformly with replacement; with ``group=`` only that group is up-sampled (to
     the size of the largest other group).
 
@@ -124,22 +150,18 @@ class GroupUpsampler(Reweigher):
     takes no sample weights, and scale its epochs by ``n / n'`` for a like-for-like run.
     """
 
-    def __init__(self, attribute: str, group: str | None = None, strength: float = 1.0, seed: int = 0) -> None:
-        self.attribute = attribute
-        self.group = group
-        self.strength = strength
-        self.seed = seed
+    Config = GroupUpsamplerConfig
 
     def _draw(self, train) -> np.ndarray:
         """Positions (into ``train``'s interactions) of the extra copies, in draw order."""
         owner = type(self).__name__
-        strength = check_nonneg_float(self.strength, "strength", owner)
-        codes, names = _group_codes(train, self.attribute, owner)
+        lam = self.config.lambda_  # re-validated: attributes may have been edited
+        codes, names = _group_codes(train, self.groups, owner)
         size = np.bincount(codes[codes >= 0], minlength=len(names))
         if self.group is not None:
             if str(self.group) not in names:
                 raise RecfairError(
-                    UNKNOWN_GROUP.format(group=self.group, attribute=self.attribute, choices=", ".join(names))
+                    UNKNOWN_GROUP.format(group=self.group, groups=self.groups, choices=", ".join(names))
                 )
             gi = names.index(str(self.group))
             others = np.delete(size, gi)
@@ -149,13 +171,13 @@ class GroupUpsampler(Reweigher):
         rng = np.random.default_rng(self.seed)
         extra = []
         for gi in sorted(targets):
-            n_add = int(round(strength * max(0, targets[gi] - int(size[gi]))))
+            n_add = int(round(lam * max(0, targets[gi] - int(size[gi]))))
             pool = np.flatnonzero(codes == gi)
             if n_add and pool.size:
                 extra.append(pool[rng.integers(0, pool.size, size=n_add)])
         return np.concatenate(extra) if extra else np.empty(0, dtype=np.int64)
 
-    def resample(self, train):
+    def resample(self, train) -> Dataset:
         """The training set plus the drawn copies (same users, items, attribute tables)."""
         extra = self._draw(train)
         take = np.concatenate([np.arange(train.n_interactions), extra])
@@ -165,8 +187,9 @@ class GroupUpsampler(Reweigher):
         )
 
     def weights(self, train) -> np.ndarray:
+        """Multiplicities: 1 + the number of drawn copies of each interaction of ``train`` (float64)."""
         return 1.0 + np.bincount(self._draw(train), minlength=train.n_interactions).astype(np.float64)
 
-    def apply(self, train):
-        """``(train, multiplicities)`` (same draw as ``resample``); ``(train, None)`` when ``strength == 0``."""
+    def apply(self, train) -> tuple[Dataset, np.ndarray | None]:
+        """``(train, multiplicities)`` (same draw as ``resample``); ``(train, None)`` when ``lambda_ == 0``."""
         return super().apply(train)

@@ -10,7 +10,8 @@ Item-side re-rankers (this module):
 
 * :class:`FairPrefixReRanker` — FA*IR-style (Zehlike et al. 2017): every prefix of
   length ``i`` holds at least ``m(i)`` protected items, ``m(i)`` the ``α``-quantile of
-  Binomial(``i``, ``p``) (no multiple-testing adjustment); protected = long-tail items.
+  Binomial(``i``, ``p``) (no multiple-testing adjustment); protected = the ``tail`` of
+  the ``popularity`` item grouping.
 * :class:`PrefixExposureReRanker` — deterministic prefix constraints for target
   item-group shares (Geyik et al. 2019, DetGreedy): in every prefix of length ``i`` a
   group with target share ``p_g`` has at least ``⌊p_g·i⌋`` items and, while others wait,
@@ -23,60 +24,95 @@ The user-side UGF re-ranker lives in :mod:`recfair.mitigation.ugf`.
 
 from __future__ import annotations
 
-import numpy as np
+from typing import Annotated, Any, Literal, Union
 
-from recfair.errors import RecfairError, check_fraction, check_positive_int
+import numpy as np
+from pydantic import Field
+
+from recfair.errors import RecfairError, check_positive_int
+from recfair.models.config import ComponentConfig, Configurable, Fraction
 from recfair.recommendations import PAD, Recommendations
 
 __all__ = [
+    "CalibratedPopularityConfig",
     "CalibratedPopularityReRanker",
+    "FairPrefixConfig",
     "FairPrefixReRanker",
+    "PrefixExposureConfig",
     "PrefixExposureReRanker",
     "ReRanker",
-    "item_groups",
+    "item_group_codes",
 ]
 
-BAD_TARGET = "Unknown item group '{group}' in the target of {owner}. Groups of '{groups}': {choices}."
-BAD_ITEM_GROUPS = "Unknown item grouping '{groups}'. Choose 'long-tail' (head/tail) or 'popularity' (head/mid/tail)."
+BAD_TARGET = "Unknown item group '{group}' in the target of {owner}. Groups of '{item_groups}': {choices}."
+BAD_ITEM_GROUPS = "Unknown item grouping '{item_groups}'. Choose 'popularity' (head/tail) or 'tiers' (head/mid/tail)."
+BAD_MASK = "item_mask of {owner} must be a boolean array of shape ({n_items},); got shape {shape}."
+TARGET_SUM = "The target shares of {owner} must sum to at most 1; got {total:.3f}."
 
 
-def item_groups(train, groups: str = "long-tail") -> tuple[np.ndarray, list[str]]:
-    """Item group codes from training popularity (METRICS.md definitions).
+def item_group_codes(train, item_groups: str = "popularity") -> tuple[np.ndarray, list[str]]:
+    """Item group codes from training popularity (docs/conventions.md names).
 
-    ``long-tail``: ``head`` (short head, 80% of interactions) / ``tail``;
-    ``popularity``: ``head`` / ``mid`` / ``tail`` tiers (20% / 60% / 20%, Abdollahpouri 2021).
+    ``popularity``: ``head`` (the items holding 80% of interactions) / ``tail``;
+    ``tiers``: ``head`` / ``mid`` / ``tail`` (20% / 60% / 20% of interactions, Abdollahpouri 2021).
     """
     from recfair.metrics.beyond import popularity_tiers, short_head
 
-    if groups == "long-tail":
+    if item_groups == "popularity":
         return np.where(short_head(train), 0, 1).astype(np.int64), ["head", "tail"]
-    if groups == "popularity":
+    if item_groups == "tiers":
         tiers = popularity_tiers(train)
         names = ["head", "mid", "tail"]
         codes = np.select([tiers == "head", tiers == "mid"], [0, 1], default=2).astype(np.int64)
         return codes, names
-    raise RecfairError(BAD_ITEM_GROUPS.format(groups=groups))
+    raise RecfairError(BAD_ITEM_GROUPS.format(item_groups=item_groups))
 
 
-class ReRanker:
+Share = Annotated[float, Field(ge=0, le=1)]
+
+
+class FairPrefixConfig(ComponentConfig):
+    """Hyper-parameters of :class:`FairPrefixReRanker`."""
+
+    p: Fraction = Field(0.5, description="target minimum share of protected (tail) items")
+    alpha: float = Field(0.1, gt=0, lt=1, description="significance level of the prefix test")
+    item_groups: Literal["popularity"] = Field(
+        "popularity", description="item grouping whose tail is protected (or pass item_mask=)"
+    )
+
+
+class PrefixExposureConfig(ComponentConfig):
+    """Hyper-parameters of :class:`PrefixExposureReRanker`."""
+
+    target: Union[Share, dict[str, Share]] = Field(
+        0.5, description="share of the tail group, or {group: share} (shares sum to at most 1)"
+    )
+    item_groups: Literal["popularity", "tiers"] = Field(
+        "popularity", description="item grouping: popularity (head/tail) or tiers (head/mid/tail)"
+    )
+
+
+class CalibratedPopularityConfig(ComponentConfig):
+    """Hyper-parameters of :class:`CalibratedPopularityReRanker`."""
+
+    lambda_: Fraction = Field(0.5, description="λ: weight of the JS-divergence term (0 = score order)")
+
+
+class ReRanker(Configurable):
     """Base class: validates input, orders candidates, re-ranks user by user."""
 
     def rerank(self, candidates: Recommendations, dataset, k: int) -> Recommendations:
         """Choose and order ``k`` of each user's candidates (see the class docs)."""
         k = check_positive_int(k, "k", f"{type(self).__name__}.rerank")
-        items, scores = _sorted_candidates(candidates, dataset)
+        items, scores = sorted_candidates(candidates, dataset)
         out_items, out_scores = self._rerank(candidates.users, items, scores, dataset, k)
         return Recommendations(candidates.users, out_items, out_scores)
 
     def _rerank(self, users, items, scores, dataset, k):  # pragma: no cover - interface
         raise NotImplementedError
 
-    def __repr__(self) -> str:
-        args = ", ".join(f"{a}={v!r}" for a, v in vars(self).items() if not a.endswith("_"))
-        return f"{type(self).__name__}({args})"
 
-
-def _sorted_candidates(candidates: Recommendations, dataset) -> tuple[np.ndarray, np.ndarray]:
+def sorted_candidates(candidates: Recommendations, dataset) -> tuple[np.ndarray, np.ndarray]:
     """Candidate items sorted by score (desc, stable), padding and nan scores moved to the end."""
     items = candidates.items
     if items.size and (items.max() >= dataset.n_items or items.min() < PAD):
@@ -91,7 +127,8 @@ def _sorted_candidates(candidates: Recommendations, dataset) -> tuple[np.ndarray
     return items.astype(np.int32), scores.astype(np.float32)
 
 
-def _empty(n: int, k: int) -> tuple[np.ndarray, np.ndarray]:
+def empty_lists(n: int, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(n, k)`` items filled with padding and scores filled with ``nan``, to be written into."""
     return np.full((n, k), PAD, dtype=np.int32), np.full((n, k), np.nan, dtype=np.float32)
 
 
@@ -136,9 +173,12 @@ class FairPrefixReRanker(ReRanker):
         Significance level: prefix ``i`` must hold ``m(i) = F⁻¹(α; i, p)`` protected
         items (``F`` the Binomial(i, p) CDF), i.e. as many as a fair coin-flip ranking
         would reach with probability ``1 − α``.
-    protected:
-        ``"long-tail"`` (items outside the short head of the training set) or a
-        boolean mask over items.
+    item_groups:
+        ``"popularity"``: the protected items are its ``tail`` (outside the items
+        holding 80% of training interactions).
+    item_mask:
+        A boolean array over items (data, not a hyper-parameter): when given, the
+        protected items are those marked ``True`` instead.
 
     When a user's candidates run out of protected items, the rest of the list is
     filled by score (the shortfall is counted in ``shortfall_``).
@@ -148,35 +188,33 @@ class FairPrefixReRanker(ReRanker):
     >>> recs = FairPrefixReRanker(p=0.5).rerank(candidates, train, k=10)  # doctest: +SKIP
     """
 
-    def __init__(self, p: float = 0.5, alpha: float = 0.1, protected="long-tail") -> None:
-        self.p = p
-        self.alpha = alpha
-        self.protected = protected
+    Config = FairPrefixConfig
+
+    def __init__(self, *args: Any, item_mask: Any = None, config: Any = None, **params: Any) -> None:
+        super().__init__(*args, config=config, **params)
+        self.item_mask = item_mask
 
     def minimum_counts(self, k: int) -> np.ndarray:
         """``m(i)`` for ``i = 1..k`` (int64)."""
         from scipy.stats import binom
 
-        owner = type(self).__name__
-        p = check_fraction(self.p, "p", owner, closed=True)
-        alpha = check_fraction(self.alpha, "alpha", owner)
+        cfg = self.config  # re-validated: attributes may have been edited
+        p, alpha = float(cfg.p), float(cfg.alpha)
         i = np.arange(1, k + 1)
         return np.nan_to_num(binom.ppf(alpha, i, p), nan=0.0).astype(np.int64)
 
     def _codes(self, dataset) -> np.ndarray:
-        if isinstance(self.protected, str):
-            if self.protected != "long-tail":
-                raise RecfairError(f"protected must be 'long-tail' or a boolean item mask; got {self.protected!r}")
-            return item_groups(dataset, "long-tail")[0]  # tail = 1 = protected
-        mask = np.asarray(self.protected, dtype=bool)
+        if self.item_mask is None:
+            return item_group_codes(dataset, self.item_groups)[0]  # tail = 1 = protected
+        mask = np.asarray(self.item_mask, dtype=bool)
         if mask.shape != (dataset.n_items,):
-            raise RecfairError(f"protected mask must have shape ({dataset.n_items},); got {mask.shape}")
+            raise RecfairError(BAD_MASK.format(owner=type(self).__name__, n_items=dataset.n_items, shape=mask.shape))
         return mask.astype(np.int64)
 
     def _rerank(self, users, items, scores, dataset, k):
         m = self.minimum_counts(k)
         codes = self._codes(dataset)
-        out_items, out_scores = _empty(len(users), k)
+        out_items, out_scores = empty_lists(len(users), k)
         self.shortfall_ = 0
 
         def pick(counts, heads, i):
@@ -200,8 +238,8 @@ class PrefixExposureReRanker(ReRanker):
     target:
         ``{group: share}`` (shares sum to at most 1), or a float = the share of the
         ``tail`` group.  Groups without a target are unconstrained.
-    groups:
-        ``"long-tail"`` (head / tail) or ``"popularity"`` (head / mid / tail).
+    item_groups:
+        ``"popularity"`` (head / tail) or ``"tiers"`` (head / mid / tail).
 
     At position ``i``: if some group is below its minimum ``⌊p_g·i⌋`` (and still has
     candidates) the best next item among such groups is taken; otherwise the best
@@ -210,9 +248,8 @@ class PrefixExposureReRanker(ReRanker):
     the same list (ties by candidate order).
     """
 
-    def __init__(self, target=0.5, groups: str = "long-tail") -> None:
-        self.target = target
-        self.groups = groups
+    Config = PrefixExposureConfig
+    positional = ("target",)
 
     def _targets(self, names: list[str]) -> np.ndarray:
         owner = type(self).__name__
@@ -220,18 +257,20 @@ class PrefixExposureReRanker(ReRanker):
         shares = np.full(len(names), np.nan)
         for g, v in tgt.items():
             if g not in names:
-                raise RecfairError(BAD_TARGET.format(group=g, owner=owner, groups=self.groups, choices=", ".join(names)))
-            shares[names.index(g)] = check_fraction(v, f"target[{g}]", owner, closed=True)
+                raise RecfairError(
+                    BAD_TARGET.format(group=g, owner=owner, item_groups=self.item_groups, choices=", ".join(names))
+                )
+            shares[names.index(g)] = float(v)
         if np.nansum(shares) > 1 + 1e-9:
-            raise RecfairError(f"The target shares of {owner} must sum to at most 1; got {np.nansum(shares):.3f}.")
+            raise RecfairError(TARGET_SUM.format(owner=owner, total=np.nansum(shares)))
         return shares
 
     def _rerank(self, users, items, scores, dataset, k):
-        codes, names = item_groups(dataset, self.groups)
+        codes, names = item_group_codes(dataset, self.config.item_groups)
         shares = self._targets(names)
         constrained = np.flatnonzero(~np.isnan(shares))
         free = np.flatnonzero(np.isnan(shares))
-        out_items, out_scores = _empty(len(users), k)
+        out_items, out_scores = empty_lists(len(users), k)
 
         def pick(counts, heads, i):
             low = [g for g in constrained if counts[g] < np.floor(shares[g] * i + 1e-9) and heads[g] is not None]
@@ -258,14 +297,14 @@ class CalibratedPopularityReRanker(ReRanker):
     Users with no training items keep their score order.
     """
 
-    def __init__(self, lambda_: float = 0.5) -> None:
-        self.lambda_ = lambda_
+    Config = CalibratedPopularityConfig
+    positional = ("lambda_",)
 
     def _rerank(self, users, items, scores, dataset, k):
         from recfair.metrics.beyond import js_divergence
 
-        lam = check_fraction(self.lambda_, "lambda_", type(self).__name__, closed=True)
-        codes, _ = item_groups(dataset, "popularity")
+        lam = float(self.config.lambda_)
+        codes, _ = item_group_codes(dataset, "tiers")
         n, n_cand = items.shape
         valid = items != PAD
         s = np.where(valid, scores.astype(np.float64), np.nan)
@@ -280,7 +319,7 @@ class CalibratedPopularityReRanker(ReRanker):
         cand_oh = onehot[np.where(valid, items, 0)]  # (n, N, 3)
         counts = np.zeros((n, 3))
         taken = ~valid
-        out_items, out_scores = _empty(n, k)
+        out_items, out_scores = empty_lists(n, k)
         rows = np.arange(n)
         for t in range(min(k, n_cand)):
             q = (counts[:, None, :] + cand_oh) / (t + 1)

@@ -38,12 +38,18 @@ import logging
 
 import numpy as np
 
-from recfair.errors import RecfairError, check_nonneg_float
+from typing import Any, Literal
+
+from pydantic import Field
+
+from recfair.errors import RecfairError
 from recfair.mitigation._groups import binary_labels
-from recfair.mitigation.rerank import ReRanker, _empty
+from recfair.mitigation.inprocess import UserGroups
+from recfair.mitigation.rerank import ReRanker, empty_lists
+from recfair.models.config import ComponentConfig
 from recfair.recommendations import PAD
 
-__all__ = ["UGFReRanker", "calibrated_relevance", "estimated_relevance"]
+__all__ = ["UGFConfig", "UGFReRanker", "calibrated_relevance", "estimated_relevance"]
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +58,6 @@ NEEDS_CALIBRATION = (
     "relevance='calibrated' needs held-out calibration interactions (e.g. the split's validation part): "
     "UGFReRanker(relevance='calibrated', calibration=split.valid). Train with a validation part (--valid-size 0.1)."
 )
-SOLVER_CHOICES = ("milp", "greedy")
 INFEASIBLE = (
     "UGF cannot meet epsilon={epsilon}: with these candidates the smallest reachable gap "
     "in estimated precision@{k} between '{a}' and '{d}' is {best:.6f}. Raise --epsilon or use more candidates."
@@ -119,6 +124,18 @@ def estimated_relevance(items: np.ndarray, scores: np.ndarray, how: str = "quant
     return out
 
 
+class UGFConfig(ComponentConfig):
+    """Hyper-parameters of :class:`UGFReRanker`."""
+
+    epsilon: float = Field(0.01, ge=0, description="largest allowed gap of estimated precision@k between the groups")
+    groups: UserGroups = "activity"
+    relevance: Literal["quantile", "sigmoid", "score", "calibrated"] = Field(
+        "quantile", description="how relevance is estimated from scores (calibrated needs calibration=)"
+    )
+    solver: Literal["milp", "greedy"] = Field("milp", description="exact 0-1 program or greedy swaps")
+    time_limit: float | None = Field(None, gt=0, description="seconds allowed to the MILP solver (None = no limit)")
+
+
 class UGFReRanker(ReRanker):
     """UGF re-ranking: maximise score subject to a bounded user-group quality gap.
 
@@ -126,7 +143,7 @@ class UGFReRanker(ReRanker):
     ----------
     epsilon:
         Largest allowed |gap| of mean estimated precision@k between the two groups.
-    attribute:
+    groups:
         Binary user group spec (audit grammar); default ``activity`` (top 5% by training interactions vs the rest).
         Group code 0 is ``A`` (``top5%`` for activity), code 1 is ``D``.
     relevance:
@@ -149,26 +166,17 @@ class UGFReRanker(ReRanker):
     True
     """
 
-    def __init__(
-        self,
-        epsilon: float = 0.01,
-        attribute: str = "activity",
-        relevance: str = "quantile",
-        solver: str = "milp",
-        time_limit: float | None = None,
-        calibration=None,
-    ) -> None:
-        self.epsilon = epsilon
-        self.attribute = attribute
-        self.relevance = relevance
-        self.solver = solver
-        self.time_limit = time_limit
+    Config = UGFConfig
+    positional = ("epsilon",)
+
+    def __init__(self, *args: Any, calibration: Any = None, config: Any = None, **params: Any) -> None:
+        super().__init__(*args, config=config, **params)
         self.calibration = calibration
 
     # ---------------------------------------------------------------- helpers
     def _coefficients(self, users, dataset, k) -> tuple[np.ndarray, list[str]]:
         """Per user: +1/(k|A|), −1/(k|D|) or 0, so gap = Σ_u c_u Σ_j r_uj x_uj."""
-        codes, names = binary_labels(dataset, self.attribute, owner=type(self).__name__)
+        codes, names = binary_labels(dataset, self.groups, owner=type(self).__name__)
         g = codes[np.asarray(users, dtype=np.int64)]
         n_a, n_d = int((g == 0).sum()), int((g == 1).sum())
         if n_a == 0 or n_d == 0:
@@ -181,9 +189,9 @@ class UGFReRanker(ReRanker):
 
     def constrained_gap(self, candidates, reranked, dataset, k: int) -> float:
         """The constrained quantity for ``reranked`` lists (relevance estimated from ``candidates``)."""
-        from recfair.mitigation.rerank import _sorted_candidates
+        from recfair.mitigation.rerank import sorted_candidates
 
-        items, scores = _sorted_candidates(candidates, dataset)
+        items, scores = sorted_candidates(candidates, dataset)
         c, _ = self._coefficients(candidates.users, dataset, k)
         r = self._relevance(candidates.users, items, scores, c)
         pos = np.asarray(reranked.select(candidates.users).items)
@@ -204,9 +212,7 @@ class UGFReRanker(ReRanker):
     # ------------------------------------------------------------------ main
     def _rerank(self, users, items, scores, dataset, k):
         owner = type(self).__name__
-        eps = check_nonneg_float(self.epsilon, "epsilon", owner)
-        if self.solver not in SOLVER_CHOICES:
-            raise RecfairError(f"Unknown UGF solver '{self.solver}'. Choose one of: {', '.join(SOLVER_CHOICES)}.")
+        eps = float(self.config.epsilon)  # re-validated: attributes may have been edited
         c, names = self._coefficients(users, dataset, k)
         r = self._relevance(users, items, scores, c)
         valid = items != PAD
@@ -245,7 +251,7 @@ class UGFReRanker(ReRanker):
         if abs(gap) > eps:
             log.warning("UGF %s solver ended with gap %.6g > epsilon %.6g", self.solver, gap, eps)
         # order the chosen items by score (candidates are sorted, so keep their order)
-        out_items, out_scores = _empty(len(users), k)
+        out_items, out_scores = empty_lists(len(users), k)
         for row in range(len(users)):
             chosen = np.flatnonzero(x[row])
             out_items[row, : chosen.size] = items[row, chosen]

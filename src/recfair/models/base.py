@@ -7,7 +7,6 @@ A model subclass implements ``fit`` (calling :meth:`Recommender._start_fit` firs
 
 from __future__ import annotations
 
-import inspect
 import json
 import logging
 from dataclasses import dataclass
@@ -26,6 +25,7 @@ from recfair.errors import (
     RecfairError,
     check_positive_int,
 )
+from recfair.models.config import ComponentConfig, Configurable, RuntimeOptions, make_runtime
 from recfair.recommendations import PAD, Recommendations
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -36,6 +36,8 @@ if TYPE_CHECKING:  # pragma: no cover
 log = logging.getLogger(__name__)
 
 CONFIG_FILE = "config.json"
+#: Version of the saved-model layout written by :meth:`Recommender.save`.
+SAVE_FORMAT = 2
 WEIGHTS_FILE = "weights.safetensors"
 
 #: Upper bound on the number of float32 scores materialised per batch in ``recommend``.
@@ -67,17 +69,18 @@ class Penalty:
     Lifecycle inside ``Recommender.fit``: ``bind(train)`` once (gets group labels,
     popularity… from the training Dataset, never from test), ``parameters()`` are
     added to the model's optimiser (e.g. an adversarial discriminator), then
-    ``penalty(batch)`` returns a scalar tensor, already multiplied by ``weight``,
-    added to the batch loss.  With ``weight == 0`` a model must train exactly as
-    without a penalty (the model skips the call).
+    ``penalty(batch)`` returns a scalar tensor, already multiplied by ``lambda_``,
+    added to the batch loss.  With ``lambda_ == 0`` a model must train exactly as
+    without a penalty (the trainer skips the call).
     """
 
-    weight: float = 0.0
+    lambda_: float = 0.0
 
     def bind(self, train: "Dataset") -> None:  # pragma: no cover - interface
-        pass
+        """Read what the penalty needs (group labels, popularity…) from the training set."""
 
     def parameters(self) -> list:
+        """Trainable tensors the model adds to its optimiser (default: none)."""
         return []
 
     def __call__(self, batch: PenaltyBatch) -> "torch.Tensor":  # pragma: no cover - interface
@@ -133,7 +136,39 @@ def top_k(scores: "np.ndarray | torch.Tensor", k: int) -> tuple[np.ndarray, np.n
     return items, out
 
 
-class Recommender:
+def masked_top_k(
+    scores: np.ndarray, k: int, seen: "sp.csr_matrix | Sequence[np.ndarray] | None" = None,
+    allowed: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Mask seen items and take the top ``k``: :func:`top_k` of ``scores`` where
+    non-finite scores, each row's ``seen`` items and items outside ``allowed`` never appear.
+
+    ``seen`` is a CSR matrix with one row per score row or a list of item-index
+    arrays; ``allowed`` a boolean mask over the items.  ``scores`` is never modified.
+
+    >>> masked_top_k(np.array([[0.1, 0.9, 0.5]], np.float32), 2, seen=[np.array([1])])[0]
+    array([[2, 0]], dtype=int32)
+    """
+    import torch
+
+    # a fresh tensor (the caller's array is never modified); non-finite scores are never recommended
+    s = torch.nan_to_num(torch.from_numpy(np.array(scores, dtype=np.float32)), nan=-np.inf, posinf=-np.inf,
+                         neginf=-np.inf)
+    if seen is not None:
+        if sp.issparse(seen):
+            rows = np.repeat(np.arange(seen.shape[0], dtype=np.int64), np.diff(seen.indptr))
+            cols = seen.indices.astype(np.int64)
+        else:
+            lists = [np.asarray(h, dtype=np.int64).ravel() for h in seen]
+            rows = np.repeat(np.arange(len(lists), dtype=np.int64), [len(h) for h in lists])
+            cols = np.concatenate(lists) if lists else np.zeros(0, np.int64)
+        s[torch.from_numpy(rows), torch.from_numpy(cols)] = -np.inf
+    if allowed is not None:
+        s[:, torch.from_numpy(~np.asarray(allowed, dtype=bool))] = -np.inf
+    return top_k(s, k)
+
+
+class Recommender(Configurable):
     """Base class of every recommender.
 
     Conventions (scikit-learn style): ``__init__`` stores hyper-parameters only;
@@ -141,30 +176,37 @@ class Recommender:
     the shared vocabulary: ``embedding_size``, ``epochs``, ``learning_rate``,
     ``reg``, ``batch_size``, ``k``, ``seed``.
 
-    Subclasses set ``name`` (registry name) and the capability flags.
+    Subclasses set ``name`` (registry name), ``Config`` (a
+    :class:`~recfair.models.config.ComponentConfig` declaring the hyper-parameters)
+    and the capability flags.  ``Recommender(config=None, *, runtime=None, **params)``
+    validates the parameters, sets each as an attribute and keeps ``self.runtime``
+    (threads, device, progress, checkpoint folder — never saved).
     """
 
     name: ClassVar[str] = "base"
+    Config: ClassVar[type[ComponentConfig]] = ComponentConfig
+    #: threads used when ``runtime.threads`` is None (None: torch's default)
+    default_threads: ClassVar[int | None] = None
+    runtime: RuntimeOptions
     #: can score users with no training interactions (from profile / history / popularity)
     supports_cold_users: ClassVar[bool] = False
     #: can score items with no training interactions (from item text)
     supports_cold_items: ClassVar[bool] = False
     #: has ``predict(users, items)`` for explicit ratings
     predicts_ratings: ClassVar[bool] = False
+    #: trains with a non-zero in-processing :class:`Penalty` (others refuse one)
+    accepts_penalty: ClassVar[bool] = False
+    #: ``fit(sample_weight=...)`` changes what is learned (others only validate the weights)
+    uses_sample_weight: ClassVar[bool] = False
 
     # ---------------------------------------------------------------- params
+    def __init__(self, config: Any = None, *, runtime: "RuntimeOptions | dict | None" = None, **params: Any) -> None:
+        self._apply_config(config, params)
+        self.runtime = make_runtime(runtime, type(self).default_threads)
+
     @classmethod
     def _param_names(cls) -> list[str]:
-        sig = inspect.signature(cls.__init__)
-        return [p for p in sig.parameters if p != "self" and sig.parameters[p].kind is not inspect.Parameter.VAR_KEYWORD]
-
-    def get_params(self) -> dict[str, Any]:
-        """Hyper-parameters as given to ``__init__`` (JSON-able)."""
-        return {p: getattr(self, p) for p in self._param_names()}
-
-    def __repr__(self) -> str:
-        args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
-        return f"{type(self).__name__}({args})"
+        return list(cls.Config.model_fields)
 
     # ------------------------------------------------------------------- fit
     def fit(
@@ -175,10 +217,12 @@ class Recommender:
         sample_weight: np.ndarray | None = None,
         penalty: Penalty | None = None,
     ) -> "Recommender":
+        """Train on ``train`` (early stopping on ``valid`` where supported); returns ``self``."""
         raise NotImplementedError
 
     def _start_fit(self, train: "Dataset", sample_weight: np.ndarray | None = None) -> None:
-        """Record what every model needs from the training set; validate weights."""
+        """Record what every model needs from the training set; validate weights and parameters."""
+        self.config  # re-validates hyper-parameters edited as attributes since __init__
         if train.n_interactions == 0:
             raise RecfairError(f"cannot fit {type(self).__name__} on an empty training set")
         if sample_weight is not None:
@@ -194,6 +238,7 @@ class Recommender:
 
     @property
     def is_fitted(self) -> bool:
+        """Whether ``fit`` or ``load`` has run."""
         return hasattr(self, "seen_")
 
     def _check_fitted(self) -> None:
@@ -278,8 +323,6 @@ class Recommender:
         candidates:
             Optional item indices; only these may be recommended (e.g. new items).
         """
-        import torch
-
         self._check_fitted()
         k = check_positive_int(k, "k", "recommend")
         if users is None:
@@ -297,17 +340,7 @@ class Recommender:
             raw = np.asarray(self.score(chunk), dtype=np.float32)
             if raw.shape != (len(chunk), self.n_items_):
                 raise RecfairError(f"{type(self).__name__}.score returned shape {raw.shape}, expected {(len(chunk), self.n_items_)}")
-            if not raw.flags.writeable:
-                raw = raw.copy()
-            # a fresh tensor (the model's array is never modified); non-finite scores are never recommended
-            s = torch.nan_to_num(torch.from_numpy(raw), nan=-np.inf, posinf=-np.inf, neginf=-np.inf)
-            if exclude_seen:
-                sub = self.seen_[chunk]
-                rows = np.repeat(np.arange(len(chunk), dtype=np.int64), np.diff(sub.indptr))
-                s[torch.from_numpy(rows), torch.from_numpy(sub.indices.astype(np.int64))] = -np.inf
-            if allowed is not None:
-                s[:, torch.from_numpy(~allowed)] = -np.inf
-            it, sc = top_k(s, k)
+            it, sc = masked_top_k(raw, k, self.seen_[chunk] if exclude_seen else None, allowed)
             items_out.append(it)
             scores_out.append(sc)
         if not items_out:
@@ -332,8 +365,8 @@ class Recommender:
         state = {k: np.ascontiguousarray(v) for k, v in self._get_state().items()}
         state.update(_csr_state("seen", self.seen_))
         config = {
+            "format": SAVE_FORMAT,
             "model": self.name,
-            "class": f"{type(self).__module__}:{type(self).__qualname__}",
             "params": self.get_params(),
             "n_users": int(self.n_users_),
             "n_items": int(self.n_items_),
@@ -346,11 +379,16 @@ class Recommender:
         return path
 
     @classmethod
-    def load(cls, path: str | Path) -> "Recommender":
-        """Load a model written by :meth:`save` (any subclass; the config names it)."""
-        import importlib
+    def load(cls, path: str | Path, *, runtime: "RuntimeOptions | dict | None" = None) -> "Recommender":
+        """Load a model written by :meth:`save`; its class comes from the model registry only.
 
+        The ``config.json`` names a registry entry (``"model": "bpr"``) and a format
+        version; a name outside the registry, a missing or newer format is refused
+        before anything is imported.  ``runtime`` sets how the loaded model runs.
+        """
         from safetensors.numpy import load_file
+
+        from recfair.models.registry import class_for_saved_config
 
         path = Path(path)
         cfg_file = path / CONFIG_FILE
@@ -358,15 +396,12 @@ class Recommender:
             raise RecfairError(f"{path}: not a saved recfair model (expected {CONFIG_FILE} and {WEIGHTS_FILE})")
         try:
             config = json.loads(cfg_file.read_text())
-            module, qual = config["class"].split(":")
-        except (ValueError, KeyError) as exc:
+        except ValueError as exc:
             raise RecfairError(f"{cfg_file}: malformed model config ({exc})") from exc
-        klass = getattr(importlib.import_module(module), qual)
-        if not (isinstance(klass, type) and issubclass(klass, Recommender)):
-            raise RecfairError(f"{cfg_file}: '{config['class']}' is not a Recommender")
+        klass = class_for_saved_config(config, cfg_file)
         if cls is not Recommender and not issubclass(klass, cls):
             raise RecfairError(f"{cfg_file}: holds a {klass.__name__}, not a {cls.__name__}")
-        model = klass(**config["params"])
+        model = klass(config["params"], runtime=runtime)
         state = load_file(str(path / WEIGHTS_FILE))
         model.seen_ = _csr_from_state("seen", state)
         model.n_users_, model.n_items_ = int(config["n_users"]), int(config["n_items"])

@@ -49,12 +49,12 @@ def themed_dataset(n_users: int = 60, n_items: int = 40, per_user: int = 14, see
 class RecordingPenalty(Penalty):
     """Records what it is given; adds a small L2 term on user embeddings."""
 
-    def __init__(self, weight: float) -> None:
-        self.weight, self.bound, self.batches = weight, None, []
+    def __init__(self, lambda_: float) -> None:
+        self.lambda_, self.bound, self.batches = lambda_, None, []
 
     def bind(self, train) -> None:
         self.bound = train
 
     def __call__(self, batch):
         self.batches.append(batch)
-        return self.weight * (batch.user_embeddings ** 2).sum(1).mean()
+        return self.lambda_ * (batch.user_embeddings ** 2).sum(1).mean()

@@ -37,8 +37,8 @@ def test_encode_missing_model_exits_2(tmp_path):
 
 def test_train_lm_frozen_through_the_generic_command(runner, tiny_bert, tmp_path):
     out = tmp_path / "run"
-    args = ["train", "lm-frozen", "--dataset", "synthetic", "--out", str(out), "--param", f"encoder={tiny_bert}",
-            "--param", "epochs=2", "--param", "embedding_size=8", "--param", "progress=false"]
+    args = ["--quiet", "train", "lm-frozen", "--dataset", "synthetic", "--out", str(out), "--param", f"encoder={tiny_bert}",
+            "--param", "epochs=2", "--param", "embedding_size=8"]
     res = runner.invoke(app, args)
     if res.exit_code != 0 and "No such command" in res.output:
         pytest.skip("`recfair train` is not available in this checkout")

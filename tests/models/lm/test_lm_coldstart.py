@@ -19,7 +19,7 @@ def data():
 
 
 def lm_models(tiny_bert):
-    kw = dict(embedding_size=16, batch_size=64, encoder=tiny_bert, progress=False)
+    kw = dict(embedding_size=16, batch_size=64, encoder=tiny_bert, runtime={"progress": False})
     return {
         "lm-frozen": create_model("lm-frozen", epochs=10, learning_rate=0.01, **kw),
         "lm-hybrid": create_model("lm-hybrid", epochs=6, **kw),
@@ -28,7 +28,7 @@ def lm_models(tiny_bert):
 
 def test_new_items_lm_models_beat_new_item_popularity(data, tiny_bert):
     split = make_split(data, "cold-items", test_size=0.2, seed=0)
-    models = {**lm_models(tiny_bert), "bpr": create_model("bpr", embedding_size=8, epochs=2, progress=False),
+    models = {**lm_models(tiny_bert), "bpr": create_model("bpr", embedding_size=8, epochs=2, runtime={"progress": False}),
               "itemknn": create_model("itemknn")}
     table = evaluate_cold_items(models, split).set_index("model")
     base = table.loc[NEW_ITEM_POPULARITY, "ndcg@10"]
@@ -54,10 +54,21 @@ def test_new_item_popularity_counts_only_the_other_half(data):
     np.testing.assert_array_equal(recs.users, evaluated)
 
 
+def test_cold_start_tables_are_named_by_their_k(data):
+    users = make_split(data, "cold-users", test_size=0.2, seed=0, n_history=5)
+    table = evaluate_cold_users({"popularity": create_model("popularity")}, users, k=5)
+    assert [c for c in table.columns if "@" in c] == ["ndcg@5", "recall@5"]
+    assert 0 <= table.loc[0, "ndcg@5"] <= 1 and table.loc[0, "status"] == "ok"
+    items = make_split(data, "cold-items", test_size=0.2, seed=0)
+    table = evaluate_cold_items({}, items, k=3)
+    assert [c for c in table.columns if "@" in c] == ["ndcg@3", "recall@3"]
+    assert table["ndcg@3"].notna().all() and len(table) == 2  # the two baselines
+
+
 def test_new_users_lm_models_beat_popularity(data, tiny_bert):
     split = make_split(data, "cold-users", test_size=0.2, seed=0, n_history=5)
     models = {**lm_models(tiny_bert), "popularity": create_model("popularity"),
-              "bpr": create_model("bpr", embedding_size=8, epochs=2, progress=False)}
+              "bpr": create_model("bpr", embedding_size=8, epochs=2, runtime={"progress": False})}
     table = evaluate_cold_users(models, split).set_index("model")
     base = table.loc["popularity", "ndcg@10"]
     for name in ("lm-frozen", "lm-hybrid"):
@@ -83,7 +94,7 @@ def test_observe_masks_history_and_a_profile_alone_gives_a_list(data, tiny_bert)
 
 def test_classic_observe_refuses_new_users(data):
     split = make_split(data, "cold-users", test_size=0.2, seed=0, n_history=5)
-    bpr = create_model("bpr", embedding_size=8, epochs=1, progress=False).fit(split.train)
+    bpr = create_model("bpr", embedding_size=8, epochs=1, runtime={"progress": False}).fit(split.train)
     with pytest.raises(ColdStartError) as err:
         bpr.observe(split.history)
     assert "cannot recommend to users it was not trained on" in str(err.value)
@@ -116,7 +127,7 @@ def test_observed_interactions_fold_new_items_in(data, tiny_bert, name):
 
 def test_with_early_interactions_lm_models_still_beat_new_item_popularity(data, tiny_bert):
     split = make_split(data, "cold-items", test_size=0.2, seed=0)
-    table = evaluate_cold_items({**lm_models(tiny_bert), "bpr": create_model("bpr", epochs=1, progress=False)},
+    table = evaluate_cold_items({**lm_models(tiny_bert), "bpr": create_model("bpr", epochs=1, runtime={"progress": False})},
                                 split, observe_early=True).set_index("model")
     base = table.loc[NEW_ITEM_POPULARITY, "ndcg@10"]
     assert (table.loc[["lm-frozen", "lm-hybrid"], "ndcg@10"] > base).all(), table

@@ -24,7 +24,7 @@ CASES = {
 
 def make(case, tiny_bert, **kw):
     name, params = CASES[case]
-    return create_model(name, **{"encoder": tiny_bert, "batch_size": 32, "epochs": 3, "progress": False, **params, **kw})
+    return create_model(name, **{"encoder": tiny_bert, "batch_size": 32, "epochs": 3, "runtime": {"progress": False}, **params, **kw})
 
 
 @pytest.fixture(scope="module", params=list(CASES))
@@ -34,7 +34,7 @@ def fitted(request, tiny_bert, themes_split):
 
 def test_loss_decreases(fitted):
     _, model = fitted
-    losses = [r["loss"] for r in model.history_log_]
+    losses = [r["loss"] for r in model.training_log_]
     assert len(losses) == 3 and losses[-1] < losses[0]
 
 
@@ -75,10 +75,11 @@ def test_same_seed_same_scores(tiny_bert, themes_split):
 
 
 def test_checkpoints_each_epoch(tiny_bert, themes_split, tmp_path):
-    model = make("finetune-full", tiny_bert, epochs=2, checkpoint_dir=str(tmp_path), steps_per_epoch=2)
+    model = make("finetune-full", tiny_bert, epochs=2, steps_per_epoch=2,
+                 runtime={"checkpoint_dir": tmp_path})
     model.fit(themes_split.train)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["epoch-001", "epoch-002"]
-    assert all(r["steps"] == 2 for r in model.history_log_)
+    assert len(model.training_log_) == model.epochs
     last = Recommender.load(tmp_path / "epoch-002")
     np.testing.assert_array_equal(last.score(np.arange(3)), model.score(np.arange(3)))
     assert not list(tmp_path.rglob("*.bin")) and not list(tmp_path.rglob("*.pkl"))
@@ -136,6 +137,6 @@ def test_early_stopping_keeps_the_best_epoch(case, tiny_bert, themes):
 
     sp = make_split(themes, "user-temporal", test_size=0.2, valid_size=0.2)
     m = make(case, tiny_bert, epochs=4, patience=1).fit(sp.train, sp.valid)
-    vals = [r["valid_ndcg@10"] for r in m.history_log_]
+    vals = [r["valid"] for r in m.training_log_]
     assert 1 <= len(vals) <= 4 and m.best_epoch_ == int(np.argmax(vals)) + 1
     assert m._valid_ndcg(sp.valid) == pytest.approx(max(vals), abs=1e-6)

@@ -19,7 +19,7 @@ FAST = {
 
 @pytest.fixture(scope="module", params=list(FAST))
 def fitted(request, tiny_bert, themes_split):
-    model = create_model(request.param, **FAST[request.param], encoder=tiny_bert, progress=False)
+    model = create_model(request.param, **FAST[request.param], encoder=tiny_bert, runtime={"progress": False})
     return request.param, model.fit(themes_split.train), themes_split.train
 
 
@@ -65,12 +65,14 @@ def test_history_and_profile_move_the_scores(fitted):
 
 def test_recommend_new_users_excludes_history_and_respects_candidates(fitted):
     _, model, _ = fitted
-    items, scores = model.recommend_new_users([{"age": 30}, None], [[0, 1, 2], [5]], k=6)
-    assert items.shape == (2, 6) and scores.shape == (2, 6)
+    recs = model.recommend_new_users([{"age": 30}, None], [[0, 1, 2], [5]], k=6)
+    items, scores = recs.items, recs.scores
+    assert list(recs.users) == [0, 1] and items.shape == (2, 6) and scores.shape == (2, 6)
     assert not {0, 1, 2} & set(items[0]) and 5 not in items[1]
     assert (np.diff(scores, axis=1) <= 0).all()
     cand = np.arange(10, 14)
-    items, scores = model.recommend_new_users([None], [[10]], k=5, candidates=cand)
+    recs = model.recommend_new_users([None], [[10]], k=5, candidates=cand)
+    items, scores = recs.items, recs.scores
     assert set(items[0][:3]) == {11, 12, 13} and items[0][3] == -1 and np.isnan(scores[0][3:]).all()
 
 

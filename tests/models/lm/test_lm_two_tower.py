@@ -20,7 +20,7 @@ FAST = {
 
 
 def make(name, tiny_bert, **kw):
-    return create_model(name, **{**FAST[name], "encoder": tiny_bert, "progress": False, **kw})
+    return create_model(name, **{**FAST[name], "encoder": tiny_bert, "runtime": {"progress": False}, **kw})
 
 
 @pytest.fixture(scope="module", params=["lm-frozen", "lm-hybrid"])
@@ -112,13 +112,13 @@ def test_early_stopping_keeps_the_best_epoch(name, tiny_bert, themes):
 
     sp = make_split(themes, "user-temporal", test_size=0.2, valid_size=0.2)
     m = make(name, tiny_bert, epochs=6, patience=1).fit(sp.train, sp.valid)
-    vals = [r["valid_ndcg@10"] for r in m.history_log_]
+    vals = [r["valid"] for r in m.training_log_]
     assert m.best_epoch_ == int(np.argmax(vals)) + 1
     assert m._valid_ndcg(sp.valid) == pytest.approx(max(vals))
 
 
 def test_history_ends_by_sampling_mode():
-    from recfair.models.lm.common import history_ends
+    from recfair.models.lm.history import history_ends
 
     ranks = np.array([0, 3, 20, 50, 50, 50, 50, 50] * 50)
     np.testing.assert_array_equal(history_ends(ranks, "prefix", np.random.default_rng(0)), ranks)

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from recfair.errors import RecfairError, check_param
+from recfair.errors import RecfairError
 from recfair.models.base import Penalty, Recommender
+from recfair.models.config import ComponentConfig, Seed
 
 NO_PENALTY = (
     "{name} does not train with a loss, so it cannot take an in-processing penalty "
-    "(weight {weight}). Use a torch model (mf, bpr) or a pre-/post-processing mitigation."
+    "(lambda {lambda_}). Use a torch model (mf, bpr) or a pre-/post-processing mitigation."
 )
 
 _M1 = np.uint64(0xBF58476D1CE4E5B9)
@@ -25,9 +26,9 @@ def _mix64(z: np.ndarray) -> np.ndarray:
 
 
 def check_no_penalty(model: Recommender, penalty: Penalty | None) -> None:
-    """Models without a training loss accept ``penalty=None`` or a zero-weight penalty only."""
-    if penalty is not None and float(penalty.weight) != 0.0:
-        raise RecfairError(NO_PENALTY.format(name=type(model).__name__, weight=penalty.weight))
+    """Models without a training loss accept ``penalty=None`` or a penalty with lambda_ = 0 only."""
+    if penalty is not None and float(penalty.lambda_) != 0.0:
+        raise RecfairError(NO_PENALTY.format(name=type(model).__name__, lambda_=penalty.lambda_))
 
 
 def pair_mean_weights(train, sample_weight: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -66,11 +67,12 @@ class RandomRecommender(Recommender):
 
     name = "random"
 
-    def __init__(self, seed: int = 0) -> None:
-        self.seed = seed
+    class Config(ComponentConfig):
+        """Hyper-parameters of :class:`RandomRecommender`."""
+
+        seed: Seed = 0
 
     def fit(self, train, valid=None, *, sample_weight=None, penalty=None) -> "RandomRecommender":
-        check_param(self.seed, "seed", type(self).__name__, "an int", isinstance(self.seed, int) and not isinstance(self.seed, bool))
         check_no_penalty(self, penalty)
         self._start_fit(train, sample_weight)
         return self
@@ -110,9 +112,7 @@ class PopularityRecommender(Recommender):
 
     name = "popularity"
     supports_cold_users = True
-
-    def __init__(self) -> None:
-        pass
+    uses_sample_weight = True
 
     def fit(self, train, valid=None, *, sample_weight=None, penalty=None) -> "PopularityRecommender":
         check_no_penalty(self, penalty)

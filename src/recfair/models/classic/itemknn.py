@@ -7,8 +7,10 @@ import logging
 import numpy as np
 import scipy.sparse as sp
 
-from recfair.errors import check_nonneg_float, check_param, check_positive_int
+from pydantic import Field
+
 from recfair.models.base import SCORE_BATCH_CELLS, Recommender
+from recfair.models.config import ComponentConfig
 from recfair.models.classic.baselines import check_no_penalty, pair_mean_weights
 
 log = logging.getLogger(__name__)
@@ -53,20 +55,19 @@ class ItemKNNRecommender(Recommender):
     """
 
     name = "itemknn"
+    uses_sample_weight = True
 
-    def __init__(self, neighbors: int = 20, shrink: float = 0.0, min_similarity: float = 0.0) -> None:
-        self.neighbors = neighbors
-        self.shrink = shrink
-        self.min_similarity = min_similarity
+    class Config(ComponentConfig):
+        """Hyper-parameters of :class:`ItemKNNRecommender`."""
+
+        neighbors: int = Field(20, ge=1, description="neighbours kept per item")
+        shrink: float = Field(0.0, ge=0, description="added to the cosine denominator; damps similarities built on few co-occurrences")
+        min_similarity: float = Field(0.0, description="similarities at or below this value are dropped")
 
     def fit(self, train, valid=None, *, sample_weight=None, penalty=None) -> "ItemKNNRecommender":
-        owner = type(self).__name__
-        k = check_positive_int(self.neighbors, "neighbors", owner)
-        shrink = check_nonneg_float(self.shrink, "shrink", owner)
-        ok = isinstance(self.min_similarity, (int, float)) and not isinstance(self.min_similarity, bool)
-        check_param(self.min_similarity, "min_similarity", owner, "a number", ok)
         check_no_penalty(self, penalty)
         self._start_fit(train, sample_weight)
+        k, shrink = self.neighbors, self.shrink
         if sample_weight is None:
             x = train.matrix.astype(np.float64)
         else:

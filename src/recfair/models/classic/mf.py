@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import logging
-import time
 from typing import Any, ClassVar
 
 import numpy as np
 import torch
 
-from recfair.errors import RecfairError, check_nonneg_float, check_param, check_positive_int
+from pydantic import Field
+
+from recfair.errors import RecfairError
 from recfair.models.base import Penalty, PenaltyBatch, Recommender
-from recfair.models.classic import _torch as tu
+from recfair.models.config import BatchSize, ComponentConfig, EmbeddingSize, Epochs, LearningRate, Patience, Reg, Seed
+from recfair.models import torch_kit as tk
+from recfair.models.training import Step, Trainer, TrainingTask, runtime_of
 
 log = logging.getLogger(__name__)
 
@@ -20,6 +23,39 @@ BAD_VALID = (
     "The validation set '{data}' must hold interactions in the training set's index space "
     "({n_users} users, {n_items} items); got {got_users} users, {got_items} items and {n} interactions."
 )
+
+
+class _FactorTask(TrainingTask):
+    """A factor model's training as the trainer sees it: parameters, batch losses, validation."""
+
+    def __init__(self, model: "_FactorRecommender", train, valid) -> None:
+        self.model = model
+        self.generator = tk.make_generator(model.seed)
+        self.params = model._init_params(train, self.generator)
+        self.inputs = self.epoch_inputs = model._fit_inputs(train)
+        self.valid_ctx = model._valid_context(train, valid) if valid is not None else None
+        self.n_examples = train.n_interactions
+
+    def param_groups(self) -> list[dict[str, Any]]:
+        return [{"params": list(self.params.values())}]
+
+    def start_epoch(self, epoch: int) -> None:
+        self.epoch_inputs = self.model._epoch_inputs(self.inputs, self.generator)
+
+    def step(self, idx, with_penalty: bool) -> Step:
+        losses, reg, batch = self.model._batch_loss(self.params, self.epoch_inputs, idx, with_penalty)
+        return Step(losses, reg, batch)
+
+    def validate(self) -> float:
+        return self.model._valid_metric(self.params, self.valid_ctx)
+
+    def state(self) -> dict[str, torch.Tensor]:
+        return self.params
+
+    def load_state(self, state: dict[str, torch.Tensor]) -> None:
+        with torch.no_grad():
+            for name, value in state.items():
+                self.params[name].copy_(value)
 
 
 class _FactorRecommender(Recommender):
@@ -31,23 +67,15 @@ class _FactorRecommender(Recommender):
     """
 
     _valid_mode: ClassVar[str] = "max"
-    _valid_name: ClassVar[str] = "valid"
+    _valid_name: ClassVar[str] = "ndcg@10"
     _state_keys: ClassVar[tuple[str, ...]] = ()
-    _extra_int_params: ClassVar[tuple[str, ...]] = ()
-
-    # ------------------------------------------------------------ checks
-    def _check_params(self) -> None:
-        owner = type(self).__name__
-        for p in ("embedding_size", "epochs", "batch_size", "patience", "threads") + self._extra_int_params:
-            check_positive_int(getattr(self, p), p, owner)
-        lr = self.learning_rate
-        check_param(lr, "learning_rate", owner, "a positive number", isinstance(lr, (int, float)) and not isinstance(lr, bool) and lr > 0)
-        check_nonneg_float(self.reg, "reg", owner)
-        check_param(self.seed, "seed", owner, "an int", isinstance(self.seed, int) and not isinstance(self.seed, bool))
+    default_threads = 1  # fastest for these small ops, and no stall on a busy machine
+    accepts_penalty = True
+    uses_sample_weight = True
 
     # --------------------------------------------------------------- fit
-    def fit(self, train, valid=None, *, sample_weight=None, penalty: Penalty | None = None):
-        self._check_params()
+    def fit(self, train, valid=None, *, sample_weight=None, penalty: Penalty | None = None) -> "_FactorRecommender":
+        """Train on ``train`` (early stopping on ``valid`` when given) with the shared trainer; returns ``self``."""
         if valid is not None and (
             valid.n_interactions == 0 or (valid.n_users, valid.n_items) != (train.n_users, train.n_items)
         ):
@@ -59,63 +87,19 @@ class _FactorRecommender(Recommender):
             )
         self._check_data(train, valid)
         self._start_fit(train, sample_weight)
-        with tu.torch_threads(self.threads):
-            self._train(train, valid, sample_weight, penalty)
+        threads, progress = runtime_of(self)
+        trainer = Trainer(
+            epochs=self.epochs, batch_size=self.batch_size, learning_rate=self.learning_rate,
+            patience=self.patience, valid_metric=self._valid_name, valid_mode=self._valid_mode,
+            threads=threads, progress=progress, description=type(self).__name__,
+        )
+        with tk.torch_threads(threads):
+            task = _FactorTask(self, train, valid)
+            result = trainer.run(task, train=train, sample_weight=sample_weight, penalty=penalty,
+                                 validate=valid is not None)
+        result.store(self)
+        self._store({k: v.detach().numpy().copy() for k, v in task.params.items()})
         return self
-
-    def _train(self, train, valid, sample_weight, penalty: Penalty | None) -> None:
-        use_penalty = penalty is not None and float(penalty.weight) != 0.0
-        g = tu.make_generator(self.seed)
-        params = self._init_params(train, g)
-        weights = torch.ones(train.n_interactions, dtype=torch.float32)
-        if sample_weight is not None:
-            weights = torch.as_tensor(np.asarray(sample_weight, dtype=np.float32))
-        inputs = self._fit_inputs(train)
-        groups = [{"params": list(params.values())}]
-        if use_penalty:
-            penalty.bind(train)
-            extra = list(penalty.parameters())
-            if extra:
-                groups.append({"params": extra})
-        opt = torch.optim.Adam(groups, lr=float(self.learning_rate))
-        stopper = tu.EarlyStopping(self.patience, mode=self._valid_mode) if valid is not None else None
-        valid_ctx = self._valid_context(train, valid) if valid is not None else None
-        self.history_: list[dict[str, Any]] = []
-        t0 = time.perf_counter()
-        with tu.epoch_progress(self.epochs, type(self).__name__, self.progress) as advance:
-            for epoch in range(1, self.epochs + 1):
-                epoch_inputs = self._epoch_inputs(inputs, g)
-                total, n_seen = 0.0, 0
-                for idx in tu.shuffled_batches(train.n_interactions, self.batch_size, g):
-                    losses, reg, batch = self._batch_loss(params, epoch_inputs, idx, use_penalty)
-                    weighted = losses * weights[idx]
-                    loss = weighted.mean() + reg
-                    if use_penalty:
-                        batch.losses = weighted
-                        loss = loss + penalty(batch)
-                    opt.zero_grad(set_to_none=True)
-                    loss.backward()
-                    opt.step()
-                    total += float(loss.detach()) * len(idx)
-                    n_seen += len(idx)
-                record = {"epoch": epoch, "loss": total / n_seen, "seconds": time.perf_counter() - t0}
-                stop = False
-                if stopper is not None:
-                    with torch.no_grad():
-                        record[self._valid_name] = self._valid_metric(params, valid_ctx)
-                    stop = stopper.step(record[self._valid_name], epoch, lambda: params)
-                self.history_.append(record)
-                log.debug("%s epoch %d: %s", type(self).__name__, epoch, record)
-                advance(**{k: v for k, v in record.items() if k not in ("epoch", "seconds")})
-                if stop:
-                    break
-        self.best_epoch_ = len(self.history_)
-        if stopper is not None and stopper.best_state is not None:
-            with torch.no_grad():
-                for name, value in stopper.best_state.items():
-                    params[name].copy_(value)
-            self.best_epoch_ = stopper.best_epoch
-        self._store({k: v.detach().numpy().copy() for k, v in params.items()})
 
     def _check_data(self, train, valid) -> None:
         pass
@@ -163,11 +147,6 @@ class MFRecommender(_FactorRecommender):
         The usual; ``seed`` fixes initialisation and batch order.
     patience:
         Epochs without validation improvement before stopping (only with ``valid``).
-    threads:
-        Intra-op torch threads while training (restored afterwards).  One thread
-        is fastest for these small ops and does not stall on a busy machine.
-    progress:
-        Show a progress bar over epochs when stderr is a terminal.
 
     Examples
     --------
@@ -182,30 +161,19 @@ class MFRecommender(_FactorRecommender):
     name = "mf"
     predicts_ratings = True
     _valid_mode = "min"
-    _valid_name = "valid_rmse"
+    _valid_name = "rmse"
     _state_keys = ("user_factors", "item_factors", "user_bias", "item_bias", "global_bias")
 
-    def __init__(
-        self,
-        embedding_size: int = 64,
-        epochs: int = 40,
-        learning_rate: float = 0.02,
-        reg: float = 0.1,
-        batch_size: int = 4096,
-        patience: int = 3,
-        seed: int = 0,
-        threads: int = 1,
-        progress: bool = True,
-    ) -> None:
-        self.embedding_size = embedding_size
-        self.epochs = epochs
-        self.learning_rate = learning_rate
-        self.reg = reg
-        self.batch_size = batch_size
-        self.patience = patience
-        self.seed = seed
-        self.threads = threads
-        self.progress = progress
+    class Config(ComponentConfig):
+        """Hyper-parameters of :class:`MFRecommender`."""
+
+        embedding_size: EmbeddingSize = 64
+        epochs: Epochs = 40
+        learning_rate: LearningRate = 0.02
+        reg: Reg = 0.1
+        batch_size: BatchSize = 4096
+        patience: Patience = 3
+        seed: Seed = 0
 
     def _check_data(self, train, valid) -> None:
         for part, ds in (("training", train), ("validation", valid)):
@@ -215,8 +183,8 @@ class MFRecommender(_FactorRecommender):
     def _init_params(self, train, g: torch.Generator) -> dict[str, torch.nn.Parameter]:
         d = self.embedding_size
         return {
-            "user_factors": tu.normal_init((train.n_users, d), 0.01, g),
-            "item_factors": tu.normal_init((train.n_items, d), 0.01, g),
+            "user_factors": tk.normal_init((train.n_users, d), 0.01, g),
+            "item_factors": tk.normal_init((train.n_items, d), 0.01, g),
             "user_bias": torch.nn.Parameter(torch.zeros(train.n_users)),
             "item_bias": torch.nn.Parameter(torch.zeros(train.n_items)),
             "global_bias": torch.nn.Parameter(torch.tensor([float(np.mean(train.rating))], dtype=torch.float32)),
@@ -229,8 +197,8 @@ class MFRecommender(_FactorRecommender):
 
     @staticmethod
     def _predict_t(p: dict[str, torch.Tensor], u: torch.Tensor, i: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        pu, qi = tu.gather_rows(p["user_factors"], u), tu.gather_rows(p["item_factors"], i)
-        bu, bi = tu.gather_rows(p["user_bias"], u), tu.gather_rows(p["item_bias"], i)
+        pu, qi = tk.gather_rows(p["user_factors"], u), tk.gather_rows(p["item_factors"], i)
+        bu, bi = tk.gather_rows(p["user_bias"], u), tk.gather_rows(p["item_bias"], i)
         return p["global_bias"] + bu + bi + (pu * qi).sum(1), pu, qi, bu, bi
 
     def _batch_loss(self, p, inputs, idx, want_batch):
@@ -295,11 +263,6 @@ class BPRRecommender(_FactorRecommender):
         Learn an item bias ``b_i`` (else it stays 0).
     patience:
         Epochs without validation improvement before stopping (only with ``valid``).
-    threads:
-        Intra-op torch threads while training (restored afterwards).  One thread
-        is fastest for these small ops and does not stall on a busy machine.
-    progress:
-        Show a progress bar over epochs when stderr is a terminal.
 
     Examples
     --------
@@ -313,48 +276,34 @@ class BPRRecommender(_FactorRecommender):
 
     name = "bpr"
     _valid_mode = "max"
-    _valid_name = "valid_ndcg@10"
+    _valid_name = "ndcg@10"
     _state_keys = ("user_factors", "item_factors", "item_bias")
-    _extra_int_params = ("n_negatives",)
 
-    def __init__(
-        self,
-        embedding_size: int = 64,
-        epochs: int = 20,
-        learning_rate: float = 0.01,
-        reg: float = 0.01,
-        batch_size: int = 4096,
-        n_negatives: int = 4,
-        item_bias: bool = True,
-        patience: int = 5,
-        seed: int = 0,
-        threads: int = 1,
-        progress: bool = True,
-    ) -> None:
-        self.embedding_size = embedding_size
-        self.epochs = epochs
-        self.learning_rate = learning_rate
-        self.reg = reg
-        self.batch_size = batch_size
-        self.n_negatives = n_negatives
-        self.item_bias = item_bias
-        self.patience = patience
-        self.seed = seed
-        self.threads = threads
-        self.progress = progress
+    class Config(ComponentConfig):
+        """Hyper-parameters of :class:`BPRRecommender`."""
+
+        embedding_size: EmbeddingSize = 64
+        epochs: Epochs = 20
+        learning_rate: LearningRate = 0.01
+        reg: Reg = 0.01
+        batch_size: BatchSize = 4096
+        n_negatives: int = Field(4, ge=1, description="candidates drawn per positive; the hardest one is trained against")
+        item_bias: bool = Field(True, description="learn an item bias (else it stays 0)")
+        patience: Patience = 5
+        seed: Seed = 0
 
     def _init_params(self, train, g: torch.Generator) -> dict[str, torch.nn.Parameter]:
         d = self.embedding_size
         params = {
-            "user_factors": tu.normal_init((train.n_users, d), 0.1, g),
-            "item_factors": tu.normal_init((train.n_items, d), 0.1, g),
+            "user_factors": tk.normal_init((train.n_users, d), 0.1, g),
+            "item_factors": tk.normal_init((train.n_items, d), 0.1, g),
             "item_bias": torch.nn.Parameter(torch.zeros(train.n_items), requires_grad=bool(self.item_bias)),
         }
         return params
 
     def _fit_inputs(self, train) -> dict[str, Any]:
         out = super()._fit_inputs(train)
-        out["seen"] = tu.SeenLookup(train.matrix)
+        out["seen"] = tk.SeenLookup(train.matrix)
         return out
 
     def _epoch_inputs(self, inputs, g):
@@ -373,7 +322,7 @@ class BPRRecommender(_FactorRecommender):
 
     def _batch_loss(self, p, inputs, idx, want_batch):
         u, i, cand = inputs["users"][idx], inputs["items"][idx], inputs["negatives"][idx]
-        rows = tu.gather_rows
+        rows = tk.gather_rows
         pu, qi, bi = rows(p["user_factors"], u), rows(p["item_factors"], i), rows(p["item_bias"], i)
         if cand.shape[1] == 1:
             j = cand[:, 0]
@@ -416,7 +365,7 @@ class BPRRecommender(_FactorRecommender):
         s = p["user_factors"][torch.as_tensor(users)] @ p["item_factors"].T + p["item_bias"]
         s[ctx["mask_rows"], ctx["mask_cols"]] = -torch.inf
         top = torch.topk(s, min(10, s.shape[1]), dim=1).indices.numpy()
-        return tu.ndcg_at_k(top, users, ctx["relevant"])
+        return tk.ndcg_at_k(top, users, ctx["relevant"])
 
     def _scoring_factors(self) -> tuple[np.ndarray, np.ndarray]:
         user_side = np.hstack([self.user_factors_, np.ones((self.n_users_, 1), np.float32)])

@@ -14,7 +14,7 @@
 
 from recfair.models.generative.backends import BACKENDS, BuiltinBackend, GenerativeBackend, make_backend
 from recfair.models.generative.builtin import GenerativeRecommender
-from recfair.models.generative.matcher import MatchReport, TitleMatcher
+from recfair.data.titles import MatchReport, TitleMatcher
 
 __all__ = [
     "BACKENDS",

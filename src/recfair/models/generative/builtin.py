@@ -23,8 +23,21 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from recfair.errors import RecfairError, check_fraction, check_nonneg_float, check_positive_int, require
+from pydantic import Field
+
+from recfair.errors import RecfairError, check_positive_int, require
 from recfair.models.base import Penalty, Recommender
+from recfair.models.config import (
+    BatchSize,
+    ComponentConfig,
+    EmbeddingSize,
+    Epochs,
+    Fraction,
+    LearningRate,
+    Patience,
+    Reg,
+    Seed,
+)
 from recfair.models.generative.vocab import BOS_ID, PAD_ID, SEP_ID, ProfileVocab
 
 log = logging.getLogger(__name__)
@@ -111,8 +124,6 @@ class GenerativeRecommender(Recommender):
         Optional path of a ``.safetensors`` (key ``item_embeddings``) or ``.npy``
         file with ``(n_items, d)`` item vectors (e.g. ``lm-*`` text embeddings);
         their top principal components initialise the item tokens.
-    n_threads:
-        torch intra-op threads during fit/score (``None``: leave as is).
     seed:
         Seeds initialisation, batch order, dropout and profile dropout.
 
@@ -127,50 +138,33 @@ class GenerativeRecommender(Recommender):
 
     name = "generative"
     supports_cold_users = True  # profile tokens alone give a (profile-conditioned) ranking
+    accepts_penalty = True
+    uses_sample_weight = True
 
-    def __init__(
-        self,
-        embedding_size: int = 64,
-        n_layers: int = 2,
-        n_heads: int = 2,
-        max_len: int = 50,
-        dropout: float = 0.2,
-        profile_fields: Sequence[str] = ("gender", "age", "occupation"),
-        profile_dropout: float = 0.2,
-        epochs: int = 20,
-        batch_size: int = 64,
-        learning_rate: float = 2e-3,
-        reg: float = 0.0,
-        patience: int = 5,
-        item_init: str | None = None,
-        n_threads: int | None = None,
-        seed: int = 0,
-    ) -> None:
-        self.embedding_size = embedding_size
-        self.n_layers = n_layers
-        self.n_heads = n_heads
-        self.max_len = max_len
-        self.dropout = dropout
-        self.profile_fields = list(profile_fields)
-        self.profile_dropout = profile_dropout
-        self.epochs = epochs
-        self.batch_size = batch_size
-        self.learning_rate = learning_rate
-        self.reg = reg
-        self.patience = patience
-        self.item_init = item_init
-        self.n_threads = n_threads
-        self.seed = seed
+    class Config(ComponentConfig):
+        """Hyper-parameters of :class:`GenerativeRecommender`."""
+
+        embedding_size: EmbeddingSize = 64
+        n_layers: int = Field(2, ge=1, description="transformer blocks")
+        n_heads: int = Field(2, ge=1, description="attention heads (must divide embedding_size)")
+        max_len: int = Field(50, ge=1, description="history items kept per sequence (the most recent)")
+        dropout: Fraction = Field(0.2, description="dropout on embeddings, attention and residual paths")
+        profile_fields: tuple[str, ...] = Field(
+            ("gender", "age", "occupation"), description="user attribute columns turned into profile tokens"
+        )
+        profile_dropout: Fraction = Field(0.2, description="chance per window and field of a neutral profile token")
+        epochs: Epochs = 20
+        batch_size: BatchSize = 64
+        learning_rate: LearningRate = 2e-3
+        reg: Reg = 0.0
+        patience: Patience = 5
+        item_init: str | None = Field(None, description="(n_items, d) item vectors (.safetensors or .npy) initialising item tokens")
+        seed: Seed = 0
 
     # ------------------------------------------------------------- checks
     def _check_params(self) -> None:
+        """The one cross-field rule the typed ``Config`` does not express."""
         owner = type(self).__name__
-        for p in ("embedding_size", "n_layers", "n_heads", "max_len", "epochs", "batch_size", "patience"):
-            check_positive_int(getattr(self, p), p, owner)
-        check_fraction(self.dropout, "dropout", owner, closed=True)
-        check_fraction(self.profile_dropout, "profile_dropout", owner, closed=True)
-        check_nonneg_float(self.reg, "reg", owner)
-        check_nonneg_float(self.learning_rate, "learning_rate", owner)
         if self.embedding_size % self.n_heads:
             raise RecfairError(
                 f"The 'embedding_size' parameter of {owner} must be a multiple of n_heads={self.n_heads}. "
@@ -187,7 +181,7 @@ class GenerativeRecommender(Recommender):
         penalty: Penalty | None = None,
     ) -> "GenerativeRecommender":
         """Train on every user's time-ordered training sequence (all positions are targets)."""
-        from recfair.models.generative import _training
+        from recfair.models.generative import training as gen_training
 
         self._check_params()
         self._start_fit(train, sample_weight)
@@ -200,8 +194,8 @@ class GenerativeRecommender(Recommender):
             self.n_layers, self.n_heads, self.dropout,
         )
         if self.item_init is not None:
-            self._init_items(_training.load_item_init(self.item_init))
-        _training.train(self, train, valid, sample_weight=sample_weight, penalty=penalty)
+            self._init_items(gen_training.load_item_init(self.item_init))
+        gen_training.train(self, train, valid, sample_weight=sample_weight, penalty=penalty)
         self.net_.eval()
         return self
 
@@ -251,14 +245,14 @@ class GenerativeRecommender(Recommender):
     # ------------------------------------------------------------- score
     def score_ids(self, seqs: Sequence[np.ndarray], batch_size: int = 256) -> np.ndarray:
         """Item logits at the last position of each token sequence: ``(n, n_items)``."""
-        from recfair.models.classic._torch import torch_threads
+        from recfair.models.torch_kit import torch_threads
 
         torch = _torch()
         self._check_fitted()
         n_pos, plen = self.net_.config.n_positions, self.vocab_.prefix_length
         out = np.empty((len(seqs), self.n_items_), dtype=np.float32)
         items_w = self.net_.transformer.wte.weight[self.vocab_.item_offset :]
-        with torch_threads(self.n_threads), torch.no_grad():
+        with torch_threads(self.runtime.threads), torch.no_grad():
             self.net_.eval()
             for start in range(0, len(seqs), batch_size):
                 chunk = [fit_length(s, n_pos, plen) for s in seqs[start : start + batch_size]]
@@ -298,7 +292,7 @@ class GenerativeRecommender(Recommender):
         need positions too, so the history is cut to its latest ``max_len - k``
         items (the profile prefix is always kept); ``k`` may not exceed ``max_len``.
         """
-        from recfair.models.classic._torch import torch_threads
+        from recfair.models.torch_kit import torch_threads
         from recfair.models.generative.constrained import ItemTokenConstraint, generate_constrained
 
         torch = _torch()
@@ -309,7 +303,7 @@ class GenerativeRecommender(Recommender):
         off = self.vocab_.item_offset
         out = np.empty((len(seqs), k), dtype=np.int32)
         n_pos, plen = self.net_.config.n_positions, self.vocab_.prefix_length
-        with torch_threads(self.n_threads), torch.no_grad():
+        with torch_threads(self.runtime.threads), torch.no_grad():
             self.net_.eval()
             for start in range(0, len(seqs), batch_size):
                 chunk = [fit_length(s, n_pos - k, plen) for s in seqs[start : start + batch_size]]
@@ -326,7 +320,7 @@ class GenerativeRecommender(Recommender):
 
     def observe(self, interactions: Any) -> "GenerativeRecommender":
         """Append post-training interactions (time order) to the users' histories; no re-training."""
-        from recfair.models.generative._training import user_sequences
+        from recfair.models.generative.training import user_sequences
 
         super().observe(interactions)
         if interactions.n_interactions:

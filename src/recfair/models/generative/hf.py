@@ -13,13 +13,17 @@ from __future__ import annotations
 import logging
 import os
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
+from pydantic import Field
 
+from recfair.data.titles import MatchReport, TitleMatcher
 from recfair.errors import RecfairError, check_positive_int, require
+from recfair.models.config import BatchSize, ComponentConfig, Configurable
 from recfair.models.generative.constrained import TitleTrie, TitleTrieConstraint, generate_constrained, parse_trie_output
-from recfair.models.generative.matcher import MatchReport, TitleMatcher
+from recfair.models.generative.backends import ReportingBackend, lists_to_recommendations
+from recfair.recommendations import Recommendations
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +46,19 @@ def display_titles(titles: Sequence[str], years: Sequence[float] | None) -> list
     return out
 
 
-class HFBackend:
+class HFBackendConfig(ComponentConfig):
+    """Hyper-parameters of :class:`HFBackend` (``titles`` / ``years`` are data, passed apart)."""
+
+    path: Path = Field(description="local Hugging Face causal-LM folder (save_pretrained output)")
+    constrained: bool = Field(True, description="decode only catalogue titles (prefix trie) instead of free text")
+    separator: str = Field("\n", min_length=1, description="text between titles (one token when constrained)")
+    num_beams: int = Field(1, ge=1, description="beam width (1 = greedy)")
+    batch_size: BatchSize = 8
+    device: str | None = Field(None, description="torch device; None = CUDA when available")
+    threshold: float = Field(0.9, gt=0, le=1, description="fuzzy title-match threshold (free-text decoding)")
+
+
+class HFBackend(Configurable, ReportingBackend):
     """Generate ranked item lists with a local causal LM.
 
     Parameters
@@ -61,27 +77,23 @@ class HFBackend:
         Fuzzy-match threshold for free-text decoding.
     """
 
+    Config = HFBackendConfig
+
     def __init__(
         self,
         path: str | os.PathLike,
         titles: Sequence[str],
         years: Sequence[float] | None = None,
         *,
-        constrained: bool = True,
-        separator: str = "\n",
-        num_beams: int = 1,
-        batch_size: int = 8,
-        device: str | None = None,
-        threshold: float = 0.9,
+        config: Any = None,
+        **params: Any,
     ) -> None:
         torch = require("torch", extra="llm", feature="The Hugging Face backend")
         transformers = require("transformers", extra="llm", feature="The Hugging Face backend")
-        self.path = Path(path)
+        self._apply_config(config, {"path": path, **params})
         if not (self.path / "config.json").is_file():
             raise RecfairError(NOT_A_MODEL.format(path=self.path))
-        self.num_beams = check_positive_int(num_beams, "num_beams", "HFBackend")
-        self.batch_size = check_positive_int(batch_size, "batch_size", "HFBackend")
-        self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+        self.device = self.device or ("cuda" if torch.cuda.is_available() else "cpu")
         try:
             self.tokenizer = transformers.AutoTokenizer.from_pretrained(str(self.path), local_files_only=True)
             self.model = transformers.AutoModelForCausalLM.from_pretrained(str(self.path), local_files_only=True)
@@ -91,17 +103,16 @@ class HFBackend:
         self.tokenizer.padding_side = "left"
         if self.tokenizer.pad_token_id is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
-        self.constrained, self.separator = constrained, separator
         self.titles = display_titles(titles, years)
-        self.matcher = TitleMatcher(titles, years, threshold=threshold)
+        self.matcher = TitleMatcher(titles, years, threshold=self.threshold)
         self.calls = 0
         self.trie: TitleTrie | None = None
-        if constrained:
+        if self.constrained:
             if self.tokenizer.eos_token_id is None:
                 raise RecfairError(NO_EOS.format(path=self.path))
-            sep = self.tokenizer(separator, add_special_tokens=False)["input_ids"]
+            sep = self.tokenizer(self.separator, add_special_tokens=False)["input_ids"]
             if len(sep) != 1:
-                raise RecfairError(MULTI_TOKEN_SEP.format(sep=separator, n=len(sep)))
+                raise RecfairError(MULTI_TOKEN_SEP.format(sep=self.separator, n=len(sep)))
             seqs = [self.tokenizer(t, add_special_tokens=False)["input_ids"] for t in self.titles]
             self.trie = TitleTrie(seqs, separator=sep[0])
             self.max_title_tokens = max(len(s) for s in seqs)
@@ -110,12 +121,9 @@ class HFBackend:
         enc = self.tokenizer(list(prompts), return_tensors="pt", padding=True)
         return enc["input_ids"].to(self.device), enc["attention_mask"].to(self.device)
 
-    def generate(self, prompts: Sequence[str], k: int) -> list[list[int]]:
-        return self.generate_report(prompts, k)[0]
-
     def generate_report(
         self, prompts: Sequence[str], k: int, seen: Sequence[Sequence[int]] | None = None
-    ) -> tuple[list[list[int]], list[MatchReport]]:
+    ) -> tuple[Recommendations, list[MatchReport]]:
         """Lists plus one :class:`MatchReport` per prompt (``seen`` items are banned when constrained)."""
         torch = require("torch", extra="llm", feature="The Hugging Face backend")
         k = check_positive_int(k, "k", "generate")
@@ -150,4 +158,4 @@ class HFBackend:
                         rep = self.matcher.match_reply(text, k, s)
                         lists.append(rep.items)
                         reports.append(rep)
-        return lists, reports
+        return lists_to_recommendations(lists, k), reports

@@ -19,17 +19,40 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Literal, Sequence
 
+from pydantic import Field
+
+from recfair.data.titles import MatchReport, TitleMatcher
 from recfair.errors import RecfairError, check_positive_int, require
-from recfair.models.generative.matcher import MatchReport, TitleMatcher
+from recfair.models.config import ComponentConfig, Configurable
+from recfair.models.generative.backends import ReportingBackend, lists_to_recommendations
+from recfair.recommendations import Recommendations
 
 log = logging.getLogger(__name__)
 
 ENDPOINTS = ("chat", "completions")
 MISSING_KEY = "The API key environment variable '{name}' is not set; export it or drop --api-key-env for keyless servers."
 FATAL_STATUS = "{url} answered HTTP {status}: {body}. Check --base-url, --model and the API key."
-BAD_ENDPOINT = "The 'endpoint' parameter of OpenAIBackend must be one of {choices}. Got {value!r} instead."
+
+
+class OpenAIBackendConfig(ComponentConfig):
+    """Hyper-parameters of :class:`OpenAIBackend` (``titles`` / ``years`` are data, passed apart)."""
+
+    base_url: str = Field(min_length=1, description="server root with the API prefix, e.g. http://127.0.0.1:8000/v1")
+    model: str = Field(min_length=1, description="model name sent with each request")
+    api_key_env: str | None = Field(None, description="environment variable holding the API key (None = no key)")
+    endpoint: Literal["chat", "completions"] = Field("chat", description="/chat/completions or /completions")
+    temperature: float = Field(0.0, ge=0, description="sampling temperature (0 as in FaiRLLM)")
+    max_tokens: int = Field(512, ge=1, description="most tokens per reply")
+    seed: int | None = Field(0, description="request seed (None = not sent)")
+    system_prompt: str | None = Field(None, description="system message of chat requests")
+    timeout: float = Field(60.0, gt=0, description="seconds per request")
+    max_retries: int = Field(3, ge=0, description="retries after the first try")
+    backoff: float = Field(0.5, ge=0, description="first retry delay in seconds, doubled on each retry")
+    concurrency: int = Field(4, ge=1, description="requests in flight at once")
+    cache_dir: Path | None = Field(None, description="folder of cached replies (None = no cache)")
+    threshold: float = Field(0.9, gt=0, le=1, description="fuzzy title-match threshold")
 
 
 class ReplyError(Exception):
@@ -47,7 +70,7 @@ def _extract(endpoint: str, body: Any) -> str:
     return text
 
 
-class OpenAIBackend:
+class OpenAIBackend(ReportingBackend):
     """Generate item lists by prompting an OpenAI-compatible server.
 
     Parameters
@@ -75,6 +98,8 @@ class OpenAIBackend:
         Fuzzy-match threshold of the :class:`TitleMatcher`.
     """
 
+    Config = OpenAIBackendConfig
+
     def __init__(
         self,
         base_url: str,
@@ -82,37 +107,20 @@ class OpenAIBackend:
         titles: Sequence[str],
         years: Sequence[float] | None = None,
         *,
-        api_key_env: str | None = None,
-        endpoint: str = "chat",
-        temperature: float = 0.0,
-        max_tokens: int = 512,
-        seed: int | None = 0,
-        system_prompt: str | None = None,
-        timeout: float = 60.0,
-        max_retries: int = 3,
-        backoff: float = 0.5,
-        concurrency: int = 4,
-        cache_dir: str | os.PathLike | None = None,
-        threshold: float = 0.9,
+        config: Any = None,
+        **params: Any,
     ) -> None:
-        if endpoint not in ENDPOINTS:
-            raise RecfairError(BAD_ENDPOINT.format(choices=", ".join(ENDPOINTS), value=endpoint))
-        self.base_url = base_url.rstrip("/")
-        self.model, self.endpoint = model, endpoint
-        self.params = {"temperature": temperature, "max_tokens": max_tokens}
-        if seed is not None:
-            self.params["seed"] = seed
-        self.system_prompt = system_prompt
-        self.timeout, self.backoff = float(timeout), float(backoff)
-        self.max_retries = int(max_retries)
-        self.concurrency = check_positive_int(concurrency, "concurrency", "OpenAIBackend")
-        self.cache_dir = Path(cache_dir) if cache_dir is not None else None
-        self.matcher = TitleMatcher(titles, years, threshold=threshold)
+        self._apply_config(config, {"base_url": base_url, "model": model, **params})
+        self.base_url = self.base_url.rstrip("/")
+        self.params = {"temperature": self.temperature, "max_tokens": self.max_tokens}
+        if self.seed is not None:
+            self.params["seed"] = self.seed
+        self.matcher = TitleMatcher(titles, years, threshold=self.threshold)
         self.api_key = None
-        if api_key_env:
-            self.api_key = os.environ.get(api_key_env)
+        if self.api_key_env:
+            self.api_key = os.environ.get(self.api_key_env)
             if not self.api_key:
-                raise RecfairError(MISSING_KEY.format(name=api_key_env))
+                raise RecfairError(MISSING_KEY.format(name=self.api_key_env))
         self.calls = 0  # HTTP requests actually sent (retries included)
         self.cache_hits = 0
         self._lock = threading.Lock()
@@ -196,12 +204,9 @@ class OpenAIBackend:
         raise ReplyError(f"no usable reply after {self.max_retries + 1} attempts: {last}")
 
     # --------------------------------------------------------------- generate
-    def generate(self, prompts: Sequence[str], k: int) -> list[list[int]]:
-        return self.generate_report(prompts, k)[0]
-
     def generate_report(
         self, prompts: Sequence[str], k: int, seen: Sequence[Sequence[int]] | None = None
-    ) -> tuple[list[list[int]], list[MatchReport]]:
+    ) -> tuple[Recommendations, list[MatchReport]]:
         """Lists of matched items plus a :class:`MatchReport` per prompt (errors included)."""
         httpx = require("httpx", extra="llm", feature="The OpenAI-compatible backend")
         k = check_positive_int(k, "k", "generate")
@@ -220,4 +225,4 @@ class OpenAIBackend:
             else:
                 with ThreadPoolExecutor(max_workers=self.concurrency) as pool:
                     reports = list(pool.map(one, enumerate(prompts)))
-        return [rep.items for rep in reports], reports
+        return lists_to_recommendations([rep.items for rep in reports], k), reports

@@ -20,31 +20,16 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from recfair.data.profiles import bin_value, profile_values
 from recfair.errors import RecfairError
 
 PAD_ID, BOS_ID, SEP_ID = 0, 1, 2
 SPECIAL_TOKENS = ("[PAD]", "[BOS]", "[SEP]")
 NEUTRAL = "?"
 
-#: ML-1M's age groups, used for any field named ``age``.
-AGE_BINS = (18, 25, 35, 45, 50, 56)
-
 UNKNOWN_VALUE = "Unknown value {value!r} for profile field '{field}'. Valid values: {choices} (or None for neutral)."
 UNKNOWN_FIELD = "Unknown profile field '{field}'. The model knows: {choices}."
 UNKNOWN_TOKEN = "Unknown token {token!r} in prompt {index}; prompts are whitespace-separated vocabulary tokens such as '[BOS]', '<gender=F>', '<item=242>'."
-
-
-def bin_labels(edges: Sequence[float]) -> list[str]:
-    """Labels of the bins cut by ``edges``: ``['<18', '18-24', ..., '56+']`` for :data:`AGE_BINS`."""
-    e = [int(x) if float(x).is_integer() else x for x in edges]
-    labels = [f"<{e[0]}"]
-    labels += [f"{lo}-{hi - 1}" if isinstance(hi, int) else f"{lo}-{hi}" for lo, hi in zip(e[:-1], e[1:])]
-    labels.append(f"{e[-1]}+")
-    return labels
-
-
-def _bin_value(x: float, edges: Sequence[float]) -> str:
-    return bin_labels(edges)[int(np.searchsorted(np.asarray(edges, float), x, side="right"))]
 
 
 @dataclass(frozen=True)
@@ -63,24 +48,7 @@ class ProfileVocab:
     @classmethod
     def from_dataset(cls, dataset: Any, fields: Sequence[str]) -> "ProfileVocab":
         """Fields present in ``dataset.users`` among ``fields`` (others are skipped)."""
-        users: pd.DataFrame = dataset.users
-        kept, values, edges = [], {}, {}
-        for f in fields:
-            if f not in users.columns:
-                continue
-            col = users[f]
-            if pd.api.types.is_numeric_dtype(col) and not pd.api.types.is_bool_dtype(col):
-                if f == "age":
-                    e = AGE_BINS
-                else:  # quintiles of the observed values
-                    qs = np.unique(np.nanquantile(col.to_numpy(float), [0.2, 0.4, 0.6, 0.8]))
-                    e = tuple(float(q) for q in qs)
-                edges[f] = tuple(e)
-                values[f] = tuple(bin_labels(e))
-            else:
-                labels = sorted({str(v) for v in col.dropna()})
-                values[f] = tuple(labels)
-            kept.append(f)
+        kept, values, edges = profile_values(dataset.users, fields)
         return cls(tuple(kept), values, edges, tuple(str(i) for i in dataset.item_ids))
 
     def to_json(self) -> dict[str, Any]:
@@ -146,7 +114,7 @@ class ProfileVocab:
             return s
         if f in self.edges:
             try:
-                return _bin_value(float(value), self.edges[f])
+                return bin_value(float(value), self.edges[f])
             except (TypeError, ValueError):
                 pass
         raise RecfairError(UNKNOWN_VALUE.format(value=value, field=f, choices=", ".join(self.values[f])))

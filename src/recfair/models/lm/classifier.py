@@ -19,17 +19,17 @@ interaction have untrained head rows: the model refuses them as candidates
 from __future__ import annotations
 
 import logging
-from typing import Sequence
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from recfair.data import text as T
-from recfair.errors import RecfairError, check_nonneg_float, check_param
+from recfair.errors import RecfairError
 from recfair.models.base import Penalty, PenaltyBatch
-from recfair.models.lm.common import time_ordered_rows
+from recfair.models.lm.history import time_ordered_rows
+from recfair.models.lm.config import LMClassifierConfig
 from recfair.models.lm.finetune import LMTextModel
+from recfair.models.training import use_penalty as trained_with
 
 log = logging.getLogger(__name__)
 
@@ -48,10 +48,8 @@ class LMClassifierRecommender(LMTextModel):
         ``"softmax"`` (next item) or ``"multilabel"`` (future items of the user).
     init_from_text:
         Initialise the head rows from the items' text embeddings.
-    threads:
-        Torch intra-op threads (``None``: torch's setting).
     epochs, learning_rate, reg, batch_size, seed, accumulation_steps, steps_per_epoch,
-    lora_r, lora_alpha, lora_targets, max_length, patience, device, checkpoint_dir,
+    lora_r, lora_alpha, lora_targets, max_length, patience,
     encoder, encoder_batch_size, user_fields, max_history, item_template, user_template:
         As for ``lm-finetune``.
     """
@@ -59,59 +57,7 @@ class LMClassifierRecommender(LMTextModel):
     name = "lm-classifier"
     supports_cold_items = False
 
-    def __init__(
-        self,
-        encoder_mode: str = "frozen",
-        loss: str = "softmax",
-        init_from_text: bool = True,
-        epochs: int = 1,
-        learning_rate: float = 1e-3,
-        reg: float = 0.0,
-        batch_size: int = 32,
-        accumulation_steps: int = 1,
-        steps_per_epoch: int | None = None,
-        lora_r: int = 8,
-        lora_alpha: int = 16,
-        lora_targets: Sequence[str] = ("query", "value"),
-        max_length: int = 128,
-        patience: int = 2,
-        seed: int = 0,
-        threads: int | None = None,
-        device: str | None = None,
-        checkpoint_dir: str | None = None,
-        encoder: str | None = None,
-        encoder_batch_size: int = 64,
-        user_fields: Sequence[str] = T.DEFAULT_USER_FIELDS,
-        max_history: int = T.DEFAULT_MAX_HISTORY,
-        item_template: str = T.DEFAULT_ITEM_TEMPLATE,
-        user_template: str = T.DEFAULT_USER_TEMPLATE,
-        progress: bool = True,
-    ) -> None:
-        self.encoder_mode = encoder_mode
-        self.loss = loss
-        self.init_from_text = init_from_text
-        self.epochs = epochs
-        self.learning_rate = learning_rate
-        self.reg = reg
-        self.batch_size = batch_size
-        self.accumulation_steps = accumulation_steps
-        self.steps_per_epoch = steps_per_epoch
-        self.lora_r = lora_r
-        self.lora_alpha = lora_alpha
-        self.lora_targets = list(lora_targets)
-        self.max_length = max_length
-        self.patience = patience
-        self.seed = seed
-        self.threads = threads
-        self.device = device
-        self.checkpoint_dir = checkpoint_dir
-        self.encoder = encoder
-        self.encoder_batch_size = encoder_batch_size
-        self.user_fields = list(user_fields)  # lists round-trip through JSON unchanged
-        self.max_history = max_history
-        self.item_template = item_template
-        self.user_template = user_template
-        self.progress = progress
+    Config = LMClassifierConfig
 
     # ------------------------------------------------------------------ fit
     def _build_head(self, dim: int) -> torch.nn.Linear:
@@ -122,9 +68,6 @@ class LMClassifierRecommender(LMTextModel):
         return head.to(self.tower_.device)
 
     def _fit(self, train, valid=None, *, sample_weight=None, penalty: Penalty | None = None):
-        self._check_text_params(("frozen", "lora", "full"))
-        check_param(self.loss, "loss", type(self).__name__, f"one of {', '.join(LOSSES)}", self.loss in LOSSES)
-        check_nonneg_float(self.reg, "reg", type(self).__name__)
         self._start_lm_fit(train, sample_weight)
         self.tower_ = self._build_tower()
         self.head_ = self._build_head(self.tower_.dimension)
@@ -133,7 +76,7 @@ class LMClassifierRecommender(LMTextModel):
                 x = torch.from_numpy(self.tower_.encode(self.item_texts_, self.encoder_batch_size))
                 self.head_.weight.copy_(x * (self.head_.weight.norm(dim=1, keepdim=True).mean() / x.norm(dim=1, keepdim=True).clamp(min=1e-8)))
         trained = torch.from_numpy(self.trained_items_).to(self.tower_.device)
-        use_penalty = penalty is not None and float(penalty.weight) != 0.0
+        use_penalty = trained_with(penalty)
         if self.loss == "multilabel":
             if use_penalty or sample_weight is not None:
                 raise RecfairError(MULTILABEL_ONLY.format(what="an in-processing penalty" if use_penalty else "sample_weight"))

@@ -41,7 +41,11 @@ log = logging.getLogger(__name__)
 
 NEW_ITEM_POPULARITY = "popularity-new-items"
 NEW_ITEM_RANDOM = "random-new-items"
-COLUMNS = ["protocol", "model", "early_share", "early_users", "ndcg@10", "recall@10", "users", "fit_seconds", "status"]
+
+
+def table_columns(k: int) -> list[str]:
+    """Columns of a cold-start table at cut-off ``k`` (metric columns are named ``ndcg@{k}``, ``recall@{k}``)."""
+    return ["protocol", "model", "early_share", "early_users", f"ndcg@{k}", f"recall@{k}", "users", "fit_seconds", "status"]
 
 
 def _metrics(recs: Recommendations, test, k: int) -> tuple[float, float]:
@@ -52,7 +56,7 @@ def _metrics(recs: Recommendations, test, k: int) -> tuple[float, float]:
 
 def _row(protocol, name, recs, test, k, seconds, status="ok", early=(np.nan, np.nan)) -> dict:
     nd, rc = (np.nan, np.nan) if recs is None else _metrics(recs, test, k)
-    return {"protocol": protocol, "model": name, "early_share": early[0], "early_users": early[1], "ndcg@10": nd, "recall@10": rc,
+    return {"protocol": protocol, "model": name, "early_share": early[0], "early_users": early[1], f"ndcg@{k}": nd, f"recall@{k}": rc,
             "users": 0 if recs is None else len(recs), "fit_seconds": seconds, "status": status}
 
 
@@ -164,7 +168,7 @@ def cold_item_curve(
                     rows.append(_row(protocol, name, None, test, k, seconds, f"refused: {exc}", early=(share, n_early)))
                     continue
                 rows.append(_row(protocol, name, recs, test, k, seconds, early=(share, n_early)))
-    return pd.DataFrame(rows, columns=COLUMNS)
+    return pd.DataFrame(rows, columns=table_columns(k))
 
 
 def evaluate_cold_users(models: Mapping[str, object], split, *, k: int = 10) -> pd.DataFrame:
@@ -185,4 +189,4 @@ def evaluate_cold_users(models: Mapping[str, object], split, *, k: int = 10) -> 
             rows.append(_row("cold-users", name, None, test, k, time.perf_counter() - t0, f"refused: {exc}"))
             continue
         rows.append(_row("cold-users", name, recs, test, k, seconds))
-    return pd.DataFrame(rows, columns=COLUMNS)
+    return pd.DataFrame(rows, columns=table_columns(k))

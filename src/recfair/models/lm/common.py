@@ -23,11 +23,12 @@ import logging
 from typing import Any, Mapping, Sequence
 
 import numpy as np
-import torch
 
 from recfair.data import text as T
-from recfair.errors import RecfairError, check_param, check_positive_int
-from recfair.models.base import Recommender
+from recfair.errors import RecfairError, check_positive_int
+from recfair.models.base import Recommender, masked_top_k
+from recfair.models.lm.history import history_bags, pack_strings, resolve_history, unpack_strings
+from recfair.recommendations import Recommendations
 
 log = logging.getLogger(__name__)
 
@@ -37,102 +38,6 @@ BAD_NEW_USERS = "score_new_users got {n} profiles but {m} histories; pass one hi
 BAD_PROFILE = ("new user {i}: the profile must be a mapping of field to value (or None); got {what}.")
 UNKNOWN_PROFILE_FIELD = ("new user {i}: profile field {field!r} is not one this model reads; it was trained "
                          "with user_fields {fields}.")
-UNKNOWN_TITLE = ("new user {i}: no catalogue item matches the title {title!r}; pass item indices, or titles as "
-                 "the catalogue spells them (e.g. {example!r}).")
-BAD_HISTORY_ITEM = "new user {i}: history entry {item!r} is not an item index in [0, {n}) or a title."
-
-
-def pack_strings(prefix: str, strings: Sequence[str]) -> dict[str, np.ndarray]:
-    """Strings as a UTF-8 byte array plus offsets (safetensors holds arrays only)."""
-    raw = [s.encode("utf-8") for s in strings]
-    offsets = np.zeros(len(raw) + 1, dtype=np.int64)
-    offsets[1:] = np.cumsum([len(b) for b in raw])
-    data = np.frombuffer(b"".join(raw), dtype=np.uint8) if raw and offsets[-1] else np.zeros(0, np.uint8)
-    return {f"{prefix}.bytes": data.copy(), f"{prefix}.offsets": offsets}
-
-
-def unpack_strings(prefix: str, state: dict[str, np.ndarray]) -> list[str]:
-    data, offsets = state[f"{prefix}.bytes"].tobytes(), state[f"{prefix}.offsets"]
-    return [data[a:b].decode("utf-8") for a, b in zip(offsets[:-1], offsets[1:])]
-
-
-def time_ordered_rows(ds):
-    """CSR-like rows of each user's items oldest first, and each interaction's rank in its row."""
-    n = ds.n_interactions
-    pos = np.arange(n)
-    ts = ds.timestamp if ds.timestamp is not None else np.zeros(n, dtype=np.int64)
-    order = np.lexsort((pos, ts, ds.user))
-    counts = np.bincount(ds.user, minlength=ds.n_users)
-    indptr = np.zeros(ds.n_users + 1, dtype=np.int64)
-    indptr[1:] = np.cumsum(counts)
-    ranks = np.empty(n, dtype=np.int64)
-    ranks[order] = np.arange(n) - indptr[ds.user[order]]
-    return indptr, ds.item[order].astype(np.int64), ranks
-
-
-def history_bags(indptr, indices, users, targets, dropout, rng, window=None, ends=None):
-    """Per example: the user's items minus the target, each kept with prob ``1 - dropout``.
-
-    A row is ``indices[indptr[u]:indptr[u+1]]``; with ``ends`` only the items
-    before position ``ends[b]`` of the row are used (time-ordered rows give the
-    prefix before the target) and with ``window`` only the last ``window`` of
-    those.  Returns ``(cols, offsets, counts)`` for ``F.embedding_bag``.
-    """
-    stop = indptr[users + 1] if ends is None else indptr[users] + np.asarray(ends, dtype=np.int64)
-    starts = indptr[users] if window is None else np.maximum(indptr[users], stop - int(window))
-    counts = stop - starts
-    total = int(counts.sum())
-    rows = np.repeat(np.arange(len(users)), counts)
-    first = np.repeat(np.cumsum(counts) - counts, counts)
-    cols = indices[np.repeat(starts, counts) + (np.arange(total) - first)]
-    keep = np.ones(total, dtype=bool) if targets is None else cols != np.asarray(targets)[rows]
-    if dropout > 0:
-        keep &= rng.random(total) >= dropout
-    rows, cols = rows[keep], cols[keep]
-    cnt = np.bincount(rows, minlength=len(users))
-    offsets = np.cumsum(cnt) - cnt
-    return (torch.from_numpy(cols.astype(np.int64)), torch.from_numpy(offsets.astype(np.int64)),
-            torch.from_numpy(cnt.astype(np.float32)))
-
-
-HISTORY_SAMPLING = ("prefix", "random-cut", "mixed", "leave-one-out")
-
-
-def history_ends(ranks: np.ndarray, mode: str, rng: np.random.Generator, cut_max: int | None = None) -> np.ndarray:
-    """Where each training example's history ends in its user's time-ordered row.
-
-    ``"prefix"``: right before the target (next-item training); ``"random-cut"``: at a
-    uniform point in ``[0, rank]`` (the target is any later item, as for a new user's
-    whole future), or in ``[0, min(rank, cut_max)]`` with ``cut_max`` (the history is
-    then the user's first few items: a simulated new user); ``"mixed"``: each example
-    one of the two with probability 1/2.
-    """
-    if mode == "prefix":
-        return ranks
-    cut = rng.integers(0, (ranks if cut_max is None else np.minimum(ranks, int(cut_max))) + 1)
-    if mode == "random-cut":
-        return cut
-    return np.where(rng.random(len(ranks)) < 0.5, cut, ranks)
-
-
-def bags_from_lists(histories: Sequence[np.ndarray], window: int | None):
-    """``(cols, offsets, counts)`` bags of explicit histories (most recent first; the first ``window`` items)."""
-    kept = [np.asarray(h, dtype=np.int64)[:window] for h in histories]
-    counts = np.array([len(h) for h in kept], dtype=np.int64)
-    cols = np.concatenate(kept) if kept else np.zeros(0, np.int64)
-    offsets = np.cumsum(counts) - counts
-    return torch.from_numpy(cols), torch.from_numpy(offsets), torch.from_numpy(counts.astype(np.float32))
-
-
-def pool_history(table: torch.Tensor, bags, norm: str = "mean") -> torch.Tensor:
-    """Pooled history vectors: the bag sums of ``table`` rows divided by ``n`` (``"mean"``) or
-    ``sqrt(n)`` (``"sqrt"``: shorter histories give smaller vectors, closer to the prior)."""
-    import torch.nn.functional as F
-
-    cols, offsets, counts = bags
-    total = F.embedding_bag(cols, table, offsets, mode="sum")
-    denom = counts.clamp(min=1.0) if norm == "mean" else counts.clamp(min=1.0).sqrt()
-    return total / denom.unsqueeze(1)
 
 
 class LMRecommender(Recommender):
@@ -146,27 +51,15 @@ class LMRecommender(Recommender):
 
     supports_cold_users = True
     supports_cold_items = True
+    accepts_penalty = True
+    uses_sample_weight = True
     #: whether the user text includes the history titles (else: profile only,
     #: and the history enters through item representations)
     history_in_text: bool = True
 
     # ---------------------------------------------------------------- checks
     def _check_lm_params(self) -> None:
-        owner = type(self).__name__
-        for p in ("embedding_size", "epochs", "batch_size", "patience", "max_history"):
-            if hasattr(self, p):
-                check_positive_int(getattr(self, p), p, owner)
-        lr = getattr(self, "learning_rate", 1.0)
-        check_param(lr, "learning_rate", owner, "a positive number",
-                    isinstance(lr, (int, float)) and not isinstance(lr, bool) and lr > 0)
-        th = getattr(self, "threads", None)
-        check_param(th, "threads", owner, "None or a positive int",
-                    th is None or (isinstance(th, int) and not isinstance(th, bool) and th > 0))
-        seed = getattr(self, "seed", 0)
-        check_param(seed, "seed", owner, "an int", isinstance(seed, int) and not isinstance(seed, bool))
-        fields = self.user_fields
-        check_param(fields, "user_fields", owner, "a list of user attribute names",
-                    isinstance(fields, (list, tuple)) and all(isinstance(f, str) for f in fields))
+        """The user template's placeholders (the rest is validated by ``Config``)."""
         T.check_user_templates(self.user_template, T.DEFAULT_PROFILE_TEMPLATE, T.DEFAULT_HISTORY_TEMPLATE)
 
     # ------------------------------------------------------------------ fit
@@ -375,31 +268,25 @@ class LMRecommender(Recommender):
 
     def recommend_new_users(self, profiles: Sequence[Mapping[str, Any] | None],
                             histories: Sequence[Sequence[int | str]] | None = None, *, k: int = 10,
-                            candidates: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """Top-``k`` ``(items, scores)`` arrays for users outside the data set (see :meth:`score_new_users`).
+                            candidates: np.ndarray | None = None) -> Recommendations:
+        """Top-``k`` :class:`Recommendations` for users outside the data set (see :meth:`score_new_users`).
 
-        Items in a user's history are excluded; ``candidates`` restricts the
-        ranking to those items (for example items added after training).
-        Rows are padded with ``-1`` / NaN when fewer than ``k`` items remain.
+        ``users`` holds each new user's position in ``profiles``.  Items in a user's
+        history are excluded; ``candidates`` restricts the ranking to those items (for
+        example items added after training).  Rows are padded with ``-1`` / NaN when
+        fewer than ``k`` items remain.
         """
-        from recfair.models.base import top_k
-
         check_positive_int(k, "k", type(self).__name__)
         self._check_fitted()
         phrases, items = self._new_user_inputs(profiles, histories)
         with self._threads():
             scores = self._score_new(phrases, items).astype(np.float32)
-        allowed = np.ones(self.n_items_, dtype=bool)
+        allowed = None
         if candidates is not None:
-            cand = self._check_items(np.asarray(candidates, dtype=np.int64).ravel())
-            allowed[:] = False
-            allowed[cand] = True
-        scores = np.where(allowed, scores, -np.inf)
-        for r, h in enumerate(items):
-            scores[r, h] = -np.inf
-        top, vals = top_k(scores, k)
-        vals = np.where(np.isfinite(vals), vals, np.nan).astype(np.float32)
-        return np.where(np.isfinite(np.take_along_axis(scores, top, 1)), top, -1).astype(np.int32), vals
+            allowed = np.zeros(self.n_items_, dtype=bool)
+            allowed[self._check_items(np.asarray(candidates, dtype=np.int64).ravel())] = True
+        top, vals = masked_top_k(scores, k, items, allowed)
+        return Recommendations(np.arange(len(items), dtype=np.int32), top, vals)
 
     def _new_user_inputs(self, profiles, histories) -> tuple[list[list[str]], list[np.ndarray]]:
         """Profile phrases and item histories (most recent first) of new users, checked."""
@@ -421,24 +308,11 @@ class LMRecommender(Recommender):
         return phrases, [self._resolve_history(i, h) for i, h in enumerate(histories)]
 
     def _resolve_history(self, i: int, history) -> np.ndarray:
-        from recfair.models.generative.matcher import TitleMatcher
+        from recfair.data.titles import TitleMatcher
 
-        if isinstance(history, str):
-            history = [history]
-        out = []
-        for entry in history:
-            if isinstance(entry, str):
-                if getattr(self, "_title_matcher", None) is None:
-                    self._title_matcher = TitleMatcher(self.titles_)
-                j = self._title_matcher.match(entry)
-                if j is None:
-                    raise RecfairError(UNKNOWN_TITLE.format(i=i, title=entry, example=self.titles_[0]))
-                out.append(j)
-            elif isinstance(entry, (int, np.integer)) and not isinstance(entry, bool) and 0 <= entry < self.n_items_:
-                out.append(int(entry))
-            else:
-                raise RecfairError(BAD_HISTORY_ITEM.format(i=i, item=entry, n=self.n_items_))
-        return np.array(list(dict.fromkeys(out[::-1])), dtype=np.int64)  # most recent first, once each
+        if getattr(self, "_title_matcher", None) is None:
+            self._title_matcher = TitleMatcher(self.titles_)
+        return resolve_history(i, history, self._title_matcher, self.titles_[0], self.n_items_)
 
     def _score_new(self, phrases: list[list[str]], items: list[np.ndarray]) -> np.ndarray:
         """Default for models whose text carries the history: profile + history titles, scored as text."""
@@ -457,10 +331,10 @@ class LMRecommender(Recommender):
         raise NotImplementedError
 
     def _threads(self):
-        """Run a block with ``self.threads`` torch threads (``None``: leave torch's setting)."""
-        from recfair.models.classic._torch import torch_threads
+        """Run a block with ``self.runtime.threads`` torch threads (``None``: leave torch's setting)."""
+        from recfair.models.torch_kit import torch_threads
 
-        return torch_threads(getattr(self, "threads", None))
+        return torch_threads(self.runtime.threads)
 
     # ---------------------------------------------------------------- score
     def score(self, users: np.ndarray) -> np.ndarray:
@@ -474,7 +348,7 @@ class LMRecommender(Recommender):
     # -------------------------------------------------------- validation
     def _valid_ndcg(self, valid, k: int = 10) -> float:
         """nDCG@k on ``valid`` (full ranking, training items excluded) for users the model knows."""
-        from recfair.models.classic._torch import ndcg_at_k
+        from recfair.models.torch_kit import ndcg_at_k
 
         vm = valid.matrix
         users = np.flatnonzero(np.diff(vm.indptr) > 0)

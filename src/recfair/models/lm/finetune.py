@@ -13,7 +13,6 @@ uniformly from the trained catalogue.  Gradients can be accumulated over
 from __future__ import annotations
 
 import logging
-import time
 from pathlib import Path
 from typing import Sequence
 
@@ -22,12 +21,55 @@ import torch
 import torch.nn.functional as F
 
 from recfair.data import text as T
-from recfair.errors import check_nonneg_float, check_param, check_positive_int
 from recfair.models.base import Penalty, PenaltyBatch
-from recfair.models.lm.common import LMRecommender, time_ordered_rows
+from recfair.models import torch_kit as tk
+from recfair.models.training import Step, Trainer, TrainingTask, runtime_of
+from recfair.models.training import use_penalty as trained_with
+from recfair.models.lm.common import LMRecommender
+from recfair.models.lm.history import time_ordered_rows
+from recfair.models.lm.config import LMFinetuneConfig
 from recfair.models.lm.hf import ENCODER_MODES, TextTower, pick_device
 
 log = logging.getLogger(__name__)
+
+
+class _TextTask(TrainingTask):
+    """Training of the text models for the shared trainer: ``batch_loss(users, items, ranks, rng)`` per batch."""
+
+    def __init__(self, model: "LMTextModel", train, valid, modules: list[torch.nn.Module], batch_loss, ranks) -> None:
+        self.model, self.valid, self.modules, self.batch_loss, self.ranks = model, valid, modules, batch_loss, ranks
+        self.users, self.items = train.user.astype(np.int64), train.item.astype(np.int64)
+        self.n_examples = len(self.users)
+        self.rng = np.random.default_rng(model.seed)
+        self.generator = tk.make_generator(model.seed)
+
+    def param_groups(self) -> list[dict]:
+        return [{"params": [p for m in self.modules for p in m.parameters() if p.requires_grad]}]
+
+    def start_epoch(self, epoch: int) -> None:
+        for m in self.modules:
+            m.train()
+
+    def step(self, idx, with_penalty: bool) -> Step:
+        idx = idx.numpy()
+        losses, batch = self.batch_loss(self.users[idx], self.items[idx], self.ranks[idx], self.rng)
+        return Step(losses, penalty_batch=batch)
+
+    def end_epoch(self, epoch: int) -> None:
+        self.model._refresh()
+
+    def validate(self) -> float:
+        return self.model._valid_ndcg(self.valid)
+
+    def state(self) -> dict[str, torch.Tensor]:
+        return self.model._torch_state()
+
+    def load_state(self, state: dict[str, torch.Tensor]) -> None:
+        self.model._load_torch_state(state)
+
+    def finish(self, restored: bool) -> None:
+        if restored:
+            self.model._refresh()
 
 
 class LMTextModel(LMRecommender):
@@ -35,83 +77,28 @@ class LMTextModel(LMRecommender):
 
     history_in_text = True
 
-    def _check_text_params(self, modes: Sequence[str]) -> None:
-        owner = type(self).__name__
-        check_param(self.encoder_mode, "encoder_mode", owner, f"one of {', '.join(modes)}", self.encoder_mode in modes)
-        check_positive_int(self.accumulation_steps, "accumulation_steps", owner)
-        check_positive_int(self.max_length, "max_length", owner)
-        s = self.steps_per_epoch
-        check_param(s, "steps_per_epoch", owner, "None or a positive int",
-                    s is None or (isinstance(s, int) and not isinstance(s, bool) and s > 0))
-
     def _build_tower(self) -> TextTower:
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(self.seed)
             tower = TextTower(self.encoder, self.encoder_mode, lora_r=self.lora_r, lora_alpha=self.lora_alpha,
                               lora_targets=tuple(self.lora_targets), max_length=self.max_length)
-        return tower.to(pick_device(self.device))
+        return tower.to(pick_device(self.runtime.device))
 
     def _loop(self, train, valid, sample_weight, penalty, modules: list[torch.nn.Module], batch_loss) -> None:
-        """Seeded epochs over training interactions with gradient accumulation and early stopping."""
-        from recfair.models.classic import _torch as tu
-
+        """Seeded epochs over training interactions (the shared trainer) with accumulation and early stopping."""
         rows_indptr, rows_items, ranks = time_ordered_rows(train)
         self._rows = (rows_indptr, rows_items)
-        users_all, items_all = train.user.astype(np.int64), train.item.astype(np.int64)
-        weights = np.ones(len(users_all), np.float32) if sample_weight is None else np.asarray(sample_weight, np.float32)
-        params = [p for m in modules for p in m.parameters() if p.requires_grad]
-        if penalty is not None:
-            penalty.bind(train)
-            params += list(penalty.parameters())
-        opt = torch.optim.AdamW(params, lr=float(self.learning_rate), weight_decay=float(self.reg))
-        rng = np.random.default_rng(self.seed)
-        stopper = tu.EarlyStopping(self.patience) if valid is not None else None
-        self.history_log_: list[dict] = []
-        acc = int(self.accumulation_steps)
-        t0 = time.perf_counter()
-        with tu.epoch_progress(self.epochs, type(self).__name__, self.progress) as advance:
-            for epoch in range(1, self.epochs + 1):
-                for m in modules:
-                    m.train()
-                perm = rng.permutation(len(users_all))
-                if self.steps_per_epoch is not None:
-                    perm = perm[: self.steps_per_epoch * self.batch_size]
-                total, n_steps, t_train = 0.0, 0, time.perf_counter()
-                opt.zero_grad(set_to_none=True)
-                batches = [perm[s : s + self.batch_size] for s in range(0, len(perm), self.batch_size)]
-                for b, idx in enumerate(batches):
-                    u, t = users_all[idx], items_all[idx]
-                    losses, pbatch = batch_loss(u, t, ranks[idx], rng)
-                    w = torch.from_numpy(weights[idx]).to(losses.device)
-                    loss = (losses * w).mean()
-                    if penalty is not None:
-                        pbatch.losses = losses * w
-                        loss = loss + penalty(pbatch)
-                    (loss / acc).backward()
-                    if (b + 1) % acc == 0 or b + 1 == len(batches):
-                        opt.step()
-                        opt.zero_grad(set_to_none=True)
-                    total += float(loss.detach())
-                    n_steps += 1
-                t_train = time.perf_counter() - t_train
-                self._refresh()
-                record = {"epoch": epoch, "loss": total / max(n_steps, 1), "steps": n_steps,
-                          "train_seconds": t_train, "seconds": time.perf_counter() - t0}
-                stop = False
-                if stopper is not None:
-                    record["valid_ndcg@10"] = self._valid_ndcg(valid)
-                    stop = stopper.step(record["valid_ndcg@10"], epoch, self._torch_state)
-                self.history_log_.append(record)
-                advance(**{k: v for k, v in record.items() if k in ("loss", "valid_ndcg@10")})
-                if self.checkpoint_dir is not None:
-                    self.save(Path(self.checkpoint_dir) / f"epoch-{epoch:03d}")
-                if stop:
-                    break
-        self.best_epoch_ = len(self.history_log_)
-        if stopper is not None and stopper.best_state is not None:
-            self._load_torch_state(stopper.best_state)
-            self.best_epoch_ = stopper.best_epoch
-            self._refresh()
+        threads, progress = runtime_of(self)
+        ckpt = getattr(getattr(self, "runtime", None), "checkpoint_dir", None)
+        trainer = Trainer(
+            epochs=self.epochs, batch_size=self.batch_size, learning_rate=self.learning_rate, patience=self.patience,
+            optimizer="adamw", weight_decay=float(self.reg), accumulation_steps=int(self.accumulation_steps),
+            max_batches=self.steps_per_epoch, threads=threads, progress=progress, description=type(self).__name__,
+            on_epoch_end=None if ckpt is None else (lambda epoch: self.save(Path(ckpt) / f"epoch-{epoch:03d}")),
+        )
+        task = _TextTask(self, train, valid, modules, batch_loss, ranks)
+        trainer.run(task, train=train, sample_weight=sample_weight, penalty=penalty,
+                    validate=valid is not None).store(self)
 
     def _torch_state(self) -> dict[str, torch.Tensor]:
         raise NotImplementedError
@@ -151,84 +138,23 @@ class LMFinetuneRecommender(LMTextModel):
         Token budget per text.
     patience:
         Epochs without validation nDCG@10 improvement before stopping (with ``valid``).
-    threads:
-        Torch intra-op threads (``None``: torch's setting).
-    device:
-        ``None``: CUDA when available, else CPU.
-    checkpoint_dir:
-        Folder receiving ``epoch-NNN/`` saved models after each epoch.
     encoder, encoder_batch_size, user_fields, max_history, item_template, user_template:
         Backbone folder and text rendering.
+
+    ``runtime`` (not saved): ``threads`` (``None``: torch's setting), ``device``
+    (``None``: CUDA when available) and ``checkpoint_dir`` (receives ``epoch-NNN/``
+    saved models after each epoch).
     """
 
     name = "lm-finetune"
 
-    def __init__(
-        self,
-        encoder_mode: str = "lora",
-        epochs: int = 1,
-        learning_rate: float = 5e-4,
-        reg: float = 0.0,
-        batch_size: int = 32,
-        accumulation_steps: int = 1,
-        n_negatives: int = 0,
-        temperature: float = 0.05,
-        steps_per_epoch: int | None = None,
-        lora_r: int = 8,
-        lora_alpha: int = 16,
-        lora_targets: Sequence[str] = ("query", "value"),
-        max_length: int = 128,
-        patience: int = 2,
-        seed: int = 0,
-        threads: int | None = None,
-        device: str | None = None,
-        checkpoint_dir: str | None = None,
-        encoder: str | None = None,
-        encoder_batch_size: int = 64,
-        user_fields: Sequence[str] = T.DEFAULT_USER_FIELDS,
-        max_history: int = T.DEFAULT_MAX_HISTORY,
-        item_template: str = T.DEFAULT_ITEM_TEMPLATE,
-        user_template: str = T.DEFAULT_USER_TEMPLATE,
-        progress: bool = True,
-    ) -> None:
-        self.encoder_mode = encoder_mode
-        self.epochs = epochs
-        self.learning_rate = learning_rate
-        self.reg = reg
-        self.batch_size = batch_size
-        self.accumulation_steps = accumulation_steps
-        self.n_negatives = n_negatives
-        self.temperature = temperature
-        self.steps_per_epoch = steps_per_epoch
-        self.lora_r = lora_r
-        self.lora_alpha = lora_alpha
-        self.lora_targets = list(lora_targets)
-        self.max_length = max_length
-        self.patience = patience
-        self.seed = seed
-        self.threads = threads
-        self.device = device
-        self.checkpoint_dir = checkpoint_dir
-        self.encoder = encoder
-        self.encoder_batch_size = encoder_batch_size
-        self.user_fields = list(user_fields)  # lists round-trip through JSON unchanged
-        self.max_history = max_history
-        self.item_template = item_template
-        self.user_template = user_template
-        self.progress = progress
+    Config = LMFinetuneConfig
 
     def _fit(self, train, valid=None, *, sample_weight=None, penalty: Penalty | None = None):
-        owner = type(self).__name__
-        self._check_text_params(("full", "lora"))
-        check_nonneg_float(self.reg, "reg", owner)
-        n = self.n_negatives
-        check_param(n, "n_negatives", owner, "a non-negative int", isinstance(n, int) and not isinstance(n, bool) and n >= 0)
-        t = self.temperature
-        check_param(t, "temperature", owner, "a positive number", isinstance(t, (int, float)) and not isinstance(t, bool) and t > 0)
         self._start_lm_fit(train, sample_weight)
         self.tower_ = self._build_tower()
         pool = np.flatnonzero(self.trained_items_)
-        use_penalty = penalty is not None and float(penalty.weight) != 0.0
+        use_penalty = trained_with(penalty)
 
         def batch_loss(u, t, r, rng):
             texts = self._prefix_texts(self._rows, u, r)

@@ -23,7 +23,6 @@ term ``P_u`` is folded in (BPR on those interactions, item side fixed).
 from __future__ import annotations
 
 import logging
-import time
 from typing import Sequence
 
 import numpy as np
@@ -31,9 +30,12 @@ import torch
 import torch.nn.functional as F
 
 from recfair.data import text as T
-from recfair.errors import check_nonneg_float, check_param
 from recfair.models.base import Penalty, PenaltyBatch
-from recfair.models.lm.common import LMRecommender, bags_from_lists, history_bags, history_ends, pool_history, time_ordered_rows
+from recfair.models import torch_kit as tk
+from recfair.models.training import Step, Trainer, TrainingTask, runtime_of
+from recfair.models.lm.common import LMRecommender
+from recfair.models.lm.history import bags_from_lists, history_bags, history_ends, pool_history, time_ordered_rows
+from recfair.models.lm.config import LMHybridConfig
 
 log = logging.getLogger(__name__)
 
@@ -49,13 +51,6 @@ def sample_negatives(users: torch.Tensor, keys: torch.Tensor, pool: torch.Tensor
             break
         neg[bad] = pool[torch.randint(len(pool), bad.shape, generator=g)]
     return neg
-
-
-def _keys(m) -> torch.Tensor:
-    rows = np.repeat(np.arange(m.shape[0], dtype=np.int64), np.diff(m.indptr))
-    k = rows * m.shape[1] + m.indices.astype(np.int64)
-    k.sort()
-    return torch.from_numpy(k)
 
 
 class _Hybrid(torch.nn.Module):
@@ -108,6 +103,58 @@ class _Hybrid(torch.nn.Module):
         return p
 
 
+class _HybridTask(TrainingTask):
+    """lm-hybrid's training for the shared trainer: BPR steps, negatives drawn once per epoch."""
+
+    def __init__(self, model: "LMHybridRecommender", train, valid, g: torch.Generator) -> None:
+        self.model, self.net, self.valid, self.generator = model, model.net_, valid, g
+        self.x, self.z = torch.from_numpy(model.item_emb_), torch.from_numpy(model.profile_emb_)
+        self.mask = torch.from_numpy(model.trained_items_).float()
+        self.pool = torch.from_numpy(np.flatnonzero(model.trained_items_).astype(np.int64))
+        self.keys = torch.from_numpy(tk.interaction_keys(train.matrix))
+        if model.history_window is not None:
+            self.rows_indptr, self.rows_items, self.ranks = time_ordered_rows(train)
+            self.rng = np.random.default_rng(model.seed)
+        self.users = torch.from_numpy(train.user.astype(np.int64))
+        self.items = torch.from_numpy(train.item.astype(np.int64))
+        self.n_examples = len(self.users)
+
+    def param_groups(self) -> list[dict]:
+        return [{"params": [p for p in self.net.parameters() if p.requires_grad]}]
+
+    def start_epoch(self, epoch: int) -> None:
+        self.negatives = sample_negatives(self.users, self.keys, self.pool, self.model.n_items_, self.generator)
+
+    def step(self, idx, with_penalty: bool) -> Step:
+        m = self.model
+        u, i, j = self.users[idx], self.items[idx], self.negatives[idx]
+        bags = None
+        if m.history_window is not None:
+            ends = history_ends(self.ranks[idx.numpy()], m.history_sampling, self.rng)
+            bags = history_bags(self.rows_indptr, self.rows_items, u.numpy(), None, 0.0, None, m.history_window, ends)
+        losses, reg, p, q, x_ui, x_uj = m._loss_terms(u, i, j, self.x, self.z, self.mask, bags)
+        batch = None
+        if with_penalty:
+            batch = PenaltyBatch(u, i, x_ui, user_embeddings=p, item_embeddings=q[i],
+                                 negative_predictions=x_uj, negative_items=j)
+        return Step(losses, reg, batch)
+
+    def end_epoch(self, epoch: int) -> None:
+        self.model._refresh()
+
+    def validate(self) -> float:
+        return self.model._valid_ndcg(self.valid)
+
+    def state(self) -> dict[str, torch.Tensor]:
+        return self.net.state_dict()
+
+    def load_state(self, state: dict[str, torch.Tensor]) -> None:
+        self.net.load_state_dict(state)
+
+    def finish(self, restored: bool) -> None:
+        self.model._refresh()
+
+
 class LMHybridRecommender(LMRecommender):
     """BPR-MF whose item factors are initialised from and regularised towards LM item embeddings.
 
@@ -128,8 +175,6 @@ class LMHybridRecommender(LMRecommender):
         Optimisation steps when folding in cold-start users in :meth:`observe`.
     patience:
         Epochs without validation nDCG@10 improvement before stopping (with ``valid``).
-    threads:
-        Torch intra-op threads while fitting and scoring (``None``: torch's setting).
     encoder, encoder_batch_size, user_fields, max_history, item_template, user_template:
         Text model and rendering (as for ``lm-frozen``).
 
@@ -142,78 +187,24 @@ class LMHybridRecommender(LMRecommender):
     name = "lm-hybrid"
     history_in_text = False
 
-    def __init__(
-        self,
-        embedding_size: int = 64,
-        epochs: int = 30,
-        learning_rate: float = 0.01,
-        reg: float = 0.01,
-        reg_lm: float = 0.0001,
-        batch_size: int = 4096,
-        use_profile: bool = False,
-        history_window: int | None = 10,
-        history_sampling: str = "mixed",
-        history_norm: str = "mean",
-        lr_decay: bool = True,
-        text_prior: bool = True,
-        fold_in_epochs: int = 100,
-        patience: int = 5,
-        seed: int = 0,
-        threads: int | None = 1,
-        encoder: str | None = None,
-        encoder_batch_size: int = 64,
-        user_fields: Sequence[str] = T.DEFAULT_USER_FIELDS,
-        max_history: int = T.DEFAULT_MAX_HISTORY,
-        item_template: str = T.DEFAULT_ITEM_TEMPLATE,
-        user_template: str = T.DEFAULT_USER_TEMPLATE,
-        progress: bool = True,
-    ) -> None:
-        self.embedding_size = embedding_size
-        self.epochs = epochs
-        self.learning_rate = learning_rate
-        self.reg = reg
-        self.reg_lm = reg_lm
-        self.batch_size = batch_size
-        self.use_profile = use_profile
-        self.history_window = history_window
-        self.history_sampling = history_sampling
-        self.history_norm = history_norm
-        self.lr_decay = lr_decay
-        self.text_prior = text_prior
-        self.fold_in_epochs = fold_in_epochs
-        self.patience = patience
-        self.seed = seed
-        self.threads = threads
-        self.encoder = encoder
-        self.encoder_batch_size = encoder_batch_size
-        self.user_fields = list(user_fields)  # lists round-trip through JSON unchanged
-        self.max_history = max_history
-        self.item_template = item_template
-        self.user_template = user_template
-        self.progress = progress
+    Config = LMHybridConfig
+    default_threads = 1  # fastest for these small heads on a shared machine
 
     # ------------------------------------------------------------------ fit
     def _fit(self, train, valid=None, *, sample_weight=None, penalty: Penalty | None = None):
-        from recfair.models.classic import _torch as tu
-
-        owner = type(self).__name__
-        check_nonneg_float(self.reg, "reg", owner)
-        check_nonneg_float(self.reg_lm, "reg_lm", owner)
-        check_param(self.history_sampling, "history_sampling", owner, "one of prefix, random-cut, mixed",
-                    self.history_sampling in ("prefix", "random-cut", "mixed"))
-        check_param(self.history_norm, "history_norm", owner, "'mean' or 'sqrt'", self.history_norm in ("mean", "sqrt"))
-        check_param(self.fold_in_epochs, "fold_in_epochs", owner, "a non-negative int",
-                    isinstance(self.fold_in_epochs, int) and not isinstance(self.fold_in_epochs, bool)
-                    and self.fold_in_epochs >= 0)
         self._start_lm_fit(train, sample_weight)
         enc = self._text_encoder()
         self.item_emb_ = enc.encode(self.item_texts_)
         self.profile_emb_ = enc.encode(self.profile_texts_)
-        g = tu.make_generator(self.seed)
+        g = tk.make_generator(self.seed)
         self.net_ = _Hybrid(self.item_emb_, self.n_users_, self.embedding_size, bool(self.use_profile),
                             self.history_window is not None, g, bool(self.text_prior), self.history_norm)
-        use_penalty = penalty is not None and float(penalty.weight) != 0.0
-        self._train(train, valid, sample_weight, penalty if use_penalty else None, g, tu)
+        threads, progress = runtime_of(self)
+        trainer = Trainer(epochs=self.epochs, batch_size=self.batch_size, learning_rate=self.learning_rate,
+                          patience=self.patience, lr_decay=bool(self.lr_decay), threads=threads, progress=progress,
+                          description=type(self).__name__)
+        trainer.run(_HybridTask(self, train, valid, g), train=train, sample_weight=sample_weight, penalty=penalty,
+                    validate=valid is not None).store(self)
         return self
 
     def _loss_terms(self, u, i, j, x, z, mask, bags):
@@ -229,71 +220,6 @@ class LMHybridRecommender(LMRecommender):
             reg = reg + self.reg_lm * (net.delta_h[bags[0]] ** 2).sum() / max(len(u), 1)
         return losses, reg, p, q, x_ui, x_uj
 
-    def _train(self, train, valid, sample_weight, penalty, g, tu) -> None:
-        net = self.net_
-        x, z = torch.from_numpy(self.item_emb_), torch.from_numpy(self.profile_emb_)
-        mask = torch.from_numpy(self.trained_items_).float()
-        pool = torch.from_numpy(np.flatnonzero(self.trained_items_).astype(np.int64))
-        keys = _keys(train.matrix)
-        if self.history_window is not None:
-            rows_indptr, rows_items, ranks = time_ordered_rows(train)
-            rng = np.random.default_rng(self.seed)
-        users_all = torch.from_numpy(train.user.astype(np.int64))
-        items_all = torch.from_numpy(train.item.astype(np.int64))
-        weights = torch.ones(len(users_all)) if sample_weight is None else torch.as_tensor(
-            np.asarray(sample_weight, dtype=np.float32))
-        groups = [{"params": [p for p in net.parameters() if p.requires_grad]}]
-        if penalty is not None:
-            penalty.bind(train)
-            extra = list(penalty.parameters())
-            if extra:
-                groups.append({"params": extra})
-        opt = torch.optim.Adam(groups, lr=float(self.learning_rate))
-        n_steps = self.epochs * ((len(users_all) + self.batch_size - 1) // self.batch_size)
-        sched = torch.optim.lr_scheduler.LambdaLR(
-            opt, (lambda s: max(0.0, 1.0 - s / n_steps)) if self.lr_decay else (lambda s: 1.0))
-        stopper = tu.EarlyStopping(self.patience) if valid is not None else None
-        self.history_log_: list[dict] = []
-        t0 = time.perf_counter()
-        with tu.epoch_progress(self.epochs, type(self).__name__, self.progress) as advance:
-            for epoch in range(1, self.epochs + 1):
-                negs = sample_negatives(users_all, keys, pool, self.n_items_, g)
-                total = 0.0
-                for idx in tu.shuffled_batches(len(users_all), self.batch_size, g):
-                    u, i, j = users_all[idx], items_all[idx], negs[idx]
-                    bags = None
-                    if self.history_window is not None:
-                        ends = history_ends(ranks[idx.numpy()], self.history_sampling, rng)
-                        bags = history_bags(rows_indptr, rows_items, u.numpy(), None, 0.0, None,
-                                            self.history_window, ends)
-                    losses, reg, p, q, x_ui, x_uj = self._loss_terms(u, i, j, x, z, mask, bags)
-                    w = weights[idx]
-                    loss = (losses * w).mean() + reg
-                    if penalty is not None:
-                        batch = PenaltyBatch(u, i, x_ui, losses=losses * w, user_embeddings=p,
-                                             item_embeddings=q[i], negative_predictions=x_uj, negative_items=j)
-                        loss = loss + penalty(batch)
-                    opt.zero_grad(set_to_none=True)
-                    loss.backward()
-                    opt.step()
-                    sched.step()
-                    total += float(loss.detach()) * len(idx)
-                self._refresh()
-                record = {"epoch": epoch, "loss": total / len(users_all), "seconds": time.perf_counter() - t0}
-                stop = False
-                if stopper is not None:
-                    record["valid_ndcg@10"] = self._valid_ndcg(valid)
-                    stop = stopper.step(record["valid_ndcg@10"], epoch, net.state_dict)
-                self.history_log_.append(record)
-                advance(**{k: v for k, v in record.items() if k not in ("epoch", "seconds")})
-                if stop:
-                    break
-        self.best_epoch_ = len(self.history_log_)
-        if stopper is not None and stopper.best_state is not None:
-            net.load_state_dict(stopper.best_state)
-            self.best_epoch_ = stopper.best_epoch
-        self._refresh()
-
     # --------------------------------------------------------- cold users
     def _after_observe(self, users: np.ndarray) -> None:
         """Fold in users with no training interaction from their observed history (BPR, items fixed)."""
@@ -304,7 +230,7 @@ class LMHybridRecommender(LMRecommender):
         rows = [np.full(len(self.history_of(int(u))), u) for u in cold]
         u_all = torch.from_numpy(np.concatenate(rows).astype(np.int64))
         i_all = torch.from_numpy(np.concatenate([self.history_of(int(u)) for u in cold]).astype(np.int64))
-        keys = _keys(self.seen_)
+        keys = torch.from_numpy(tk.interaction_keys(self.seen_))
         pool = torch.from_numpy(np.flatnonzero(self.id_items_).astype(np.int64))
         g = torch.Generator().manual_seed(int(self.seed) + 1)
         net = self.net_
@@ -344,7 +270,7 @@ class LMHybridRecommender(LMRecommender):
             p = torch.from_numpy(self._scores_vectors(uu))[torch.from_numpy(inv)]
         u_t, j_t = torch.from_numpy(users), torch.from_numpy(positives)
         it = torch.from_numpy(items.astype(np.int64))
-        keys = _keys(self.seen_)
+        keys = torch.from_numpy(tk.interaction_keys(self.seen_))
         pool = torch.from_numpy(np.flatnonzero(self.id_items_ | np.isin(np.arange(self.n_items_), items)).astype(np.int64))
         g = torch.Generator().manual_seed(int(self.seed) + 2)
         dn = torch.nn.Parameter(torch.zeros(len(items), self._q.shape[1]))

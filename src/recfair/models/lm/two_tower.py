@@ -24,7 +24,6 @@ observed history; new items by text, then folded in by :meth:`observe`.
 from __future__ import annotations
 
 import logging
-import time
 from typing import Sequence
 
 import numpy as np
@@ -32,19 +31,17 @@ import torch
 import torch.nn.functional as F
 
 from recfair.data import text as T
-from recfair.errors import check_fraction, check_nonneg_float, check_param
 from recfair.models.base import Penalty, PenaltyBatch
-from recfair.models.lm.common import (
-    HISTORY_SAMPLING,
-    LMRecommender,
-    bags_from_lists,
-    history_bags,
-    history_ends,
-    pool_history,
-    time_ordered_rows,
-)
+from recfair.models import torch_kit as tk
+from recfair.models.training import Step, Trainer, TrainingTask, runtime_of
+from recfair.models.lm.common import LMRecommender
+from recfair.models.lm.history import bags_from_lists, history_bags, history_ends, pool_history, time_ordered_rows
+from recfair.models.lm.config import LMFrozenConfig
 
 log = logging.getLogger(__name__)
+
+#: the learned id parts of the towers (L2 weight decay ``reg``)
+ID_PARAMS = ("item_id", "bias_id", "hist_id")
 
 #: learning rate of the item / user fold-in steps in ``observe``
 FOLD_IN_LR = 0.01
@@ -83,6 +80,85 @@ class _Towers(torch.nn.Module):
         return p
 
 
+class _FrozenTask(TrainingTask):
+    """lm-frozen's training for the shared trainer: the towers, one softmax step per batch."""
+
+    def __init__(self, model: "LMFrozenRecommender", train, valid) -> None:
+        self.model, self.net, self.valid = model, model.net_, valid
+        self.rng = np.random.default_rng(model.seed)
+        self.generator = tk.make_generator(model.seed)
+        self.x, self.z = torch.from_numpy(model.item_emb_), torch.from_numpy(model.profile_emb_)
+        self.trained = torch.from_numpy(model.trained_items_)
+        self.trained_idx = np.flatnonzero(model.trained_items_)
+        self.users, self.items = train.user.astype(np.int64), train.item.astype(np.int64)
+        self.n_examples = len(self.users)
+        self.prefix = model.history_sampling in ("prefix", "random-cut", "mixed")
+        if self.prefix:  # rows ordered oldest first; each example sees the items before it
+            self.indptr, self.indices, self.ranks = time_ordered_rows(train)
+        else:
+            m = train.matrix
+            self.indptr, self.indices, self.ranks = m.indptr.astype(np.int64), m.indices.astype(np.int64), None
+
+    def param_groups(self) -> list[dict]:
+        named = list(self.net.named_parameters())
+        ids = [p for n, p in named if n in ID_PARAMS]
+        rest = [p for n, p in named if n not in ID_PARAMS]
+        return [{"params": rest}, {"params": ids, "weight_decay": float(self.model.reg)}]
+
+    def start_epoch(self, epoch: int) -> None:
+        self.net.train()
+
+    def _bags(self, u: np.ndarray, t: np.ndarray, idx: np.ndarray):
+        m, rng = self.model, self.rng
+        if self.prefix:
+            ends = history_ends(self.ranks[idx], m.history_sampling, rng, m.cut_max)
+            return history_bags(self.indptr, self.indices, u, None, float(m.history_dropout), rng,
+                                m.history_window, ends)
+        return history_bags(self.indptr, self.indices, u, t, float(m.history_dropout), rng, m.history_window)
+
+    def step(self, idx, with_penalty: bool) -> Step:
+        m, rng = self.model, self.rng
+        idx = idx.numpy()
+        u, t = self.users[idx], self.items[idx]
+        bags = self._bags(u, t, idx)
+        id_mask = self.trained.float()
+        if m.use_item_ids and m.id_dropout > 0:
+            id_mask = id_mask * torch.from_numpy(rng.random(m.n_items_) >= m.id_dropout).float()
+        q, b, h = self.net.items(self.x, id_mask)
+        p = self.net.users(self.z[u], h, bags)
+        tt = torch.from_numpy(t)
+        if m.n_negatives is None:
+            logits = (p @ q.T + b).masked_fill(~self.trained, float("-inf"))
+            label = tt
+        else:
+            neg = self.trained_idx[rng.integers(0, len(self.trained_idx), int(m.n_negatives))]
+            cand = np.unique(np.concatenate([t, neg]))
+            ct = torch.from_numpy(cand)
+            logits = p @ q[ct].T + b[ct]
+            label = torch.from_numpy(np.searchsorted(cand, t))
+        losses = F.cross_entropy(logits, label, reduction="none")
+        batch = None
+        if with_penalty:
+            pos = logits.gather(1, label.unsqueeze(1)).squeeze(1)
+            batch = PenaltyBatch(torch.from_numpy(u), tt, pos, user_embeddings=p, item_embeddings=q[tt])
+        return Step(losses, penalty_batch=batch)
+
+    def end_epoch(self, epoch: int) -> None:
+        self.model._refresh()
+
+    def validate(self) -> float:
+        return self.model._valid_ndcg(self.valid)
+
+    def state(self) -> dict[str, torch.Tensor]:
+        return self.net.state_dict()
+
+    def load_state(self, state: dict[str, torch.Tensor]) -> None:
+        self.net.load_state_dict(state)
+
+    def finish(self, restored: bool) -> None:
+        self.model._refresh()
+
+
 class LMFrozenRecommender(LMRecommender):
     """Frozen LM text embeddings + trained two-tower head (``lm-frozen``).
 
@@ -117,9 +193,6 @@ class LMFrozenRecommender(LMRecommender):
         Adam steps (learning rate 0.01) fitting the id parts of new items in :meth:`observe`.
     patience:
         Epochs without validation nDCG@10 improvement before stopping (with ``valid``).
-    threads:
-        Torch intra-op threads while fitting and scoring (``None``: torch's setting); one
-        thread is fastest for these small towers on a shared machine.
     encoder, encoder_batch_size:
         Text model folder (``None``: all-MiniLM-L6-v2) and its batch size.
     user_fields, max_history, item_template, user_template:
@@ -135,90 +208,21 @@ class LMFrozenRecommender(LMRecommender):
     name = "lm-frozen"
     history_in_text = False
 
-    def __init__(
-        self,
-        embedding_size: int = 128,
-        epochs: int = 10,
-        learning_rate: float = 0.002,
-        reg: float = 0.0,
-        batch_size: int = 1024,
-        n_negatives: int | None = None,
-        history_sampling: str = "mixed",
-        cut_max: int | None = 5,
-        history_window: int | None = 10,
-        history_norm: str = "mean",
-        history_dropout: float = 0.5,
-        id_dropout: float = 0.0,
-        use_item_ids: bool = True,
-        use_profile: bool = True,
-        fold_in_epochs: int = 100,
-        patience: int = 3,
-        seed: int = 0,
-        threads: int | None = 1,
-        encoder: str | None = None,
-        encoder_batch_size: int = 64,
-        user_fields: Sequence[str] = T.DEFAULT_USER_FIELDS,
-        max_history: int = T.DEFAULT_MAX_HISTORY,
-        item_template: str = T.DEFAULT_ITEM_TEMPLATE,
-        user_template: str = T.DEFAULT_USER_TEMPLATE,
-        progress: bool = True,
-    ) -> None:
-        self.embedding_size = embedding_size
-        self.epochs = epochs
-        self.learning_rate = learning_rate
-        self.reg = reg
-        self.batch_size = batch_size
-        self.n_negatives = n_negatives
-        self.history_sampling = history_sampling
-        self.cut_max = cut_max
-        self.history_window = history_window
-        self.history_norm = history_norm
-        self.history_dropout = history_dropout
-        self.id_dropout = id_dropout
-        self.use_item_ids = use_item_ids
-        self.use_profile = use_profile
-        self.fold_in_epochs = fold_in_epochs
-        self.patience = patience
-        self.seed = seed
-        self.threads = threads
-        self.encoder = encoder
-        self.encoder_batch_size = encoder_batch_size
-        self.user_fields = list(user_fields)  # lists round-trip through JSON unchanged
-        self.max_history = max_history
-        self.item_template = item_template
-        self.user_template = user_template
-        self.progress = progress
-
-    def _check_params(self) -> None:
-        owner = type(self).__name__
-        check_nonneg_float(self.reg, "reg", owner)
-        f = self.fold_in_epochs
-        check_param(f, "fold_in_epochs", owner, "a non-negative int", isinstance(f, int) and not isinstance(f, bool) and f >= 0)
-        check_param(self.history_sampling, "history_sampling", owner, "one of " + ", ".join(HISTORY_SAMPLING),
-                    self.history_sampling in HISTORY_SAMPLING)
-        check_param(self.history_norm, "history_norm", owner, "'mean' or 'sqrt'", self.history_norm in ("mean", "sqrt"))
-        check_fraction(self.history_dropout, "history_dropout", owner, closed=True)
-        check_fraction(self.id_dropout, "id_dropout", owner, closed=True)
-        for name in ("history_window", "cut_max"):
-            w = getattr(self, name)
-            check_param(w, name, owner, "None or a positive int",
-                        w is None or (isinstance(w, int) and not isinstance(w, bool) and w > 0))
-        n = self.n_negatives
-        check_param(n, "n_negatives", owner, "None or a positive int",
-                    n is None or (isinstance(n, int) and not isinstance(n, bool) and n > 0))
+    Config = LMFrozenConfig
+    default_threads = 1  # fastest for these small heads on a shared machine
 
     # ------------------------------------------------------------------ fit
     def _fit(self, train, valid=None, *, sample_weight=None, penalty: Penalty | None = None):
-        from recfair.models.classic import _torch as tu
-
-        self._check_params()
         self._start_lm_fit(train, sample_weight)
         enc = self._text_encoder()
         self.item_emb_ = enc.encode(self.item_texts_)
         self.profile_emb_ = enc.encode(self.profile_texts_)
         self.net_ = self._build_net()
-        use_penalty = penalty is not None and float(penalty.weight) != 0.0
-        self._train(train, valid, sample_weight, penalty if use_penalty else None, tu)
+        threads, progress = runtime_of(self)
+        trainer = Trainer(epochs=self.epochs, batch_size=self.batch_size, learning_rate=self.learning_rate,
+                          patience=self.patience, threads=threads, progress=progress, description=type(self).__name__)
+        trainer.run(_FrozenTask(self, train, valid), train=train, sample_weight=sample_weight, penalty=penalty,
+                    validate=valid is not None).store(self)
         return self
 
     def _build_net(self) -> _Towers:
@@ -226,95 +230,6 @@ class LMFrozenRecommender(LMRecommender):
             torch.manual_seed(self.seed)
             return _Towers(self.item_emb_.shape[1], self.embedding_size, self.n_items_,
                            bool(self.use_item_ids), bool(self.use_profile), self.history_norm)
-
-    def _train(self, train, valid, sample_weight, penalty, tu) -> None:
-        net = self.net_
-        rng = np.random.default_rng(self.seed)
-        g = tu.make_generator(self.seed)
-        x, z = torch.from_numpy(self.item_emb_), torch.from_numpy(self.profile_emb_)
-        trained = torch.from_numpy(self.trained_items_)
-        trained_f = trained.float()
-        trained_idx = np.flatnonzero(self.trained_items_)
-        m = train.matrix
-        users_all, items_all = train.user.astype(np.int64), train.item.astype(np.int64)
-        prefix = self.history_sampling in ("prefix", "random-cut", "mixed")
-        if prefix:  # rows ordered oldest first; each example sees the items before it
-            indptr, indices, ranks = time_ordered_rows(train)
-        else:
-            indptr, indices, ranks = m.indptr.astype(np.int64), m.indices.astype(np.int64), None
-        weights = torch.ones(len(users_all)) if sample_weight is None else torch.as_tensor(
-            np.asarray(sample_weight, dtype=np.float32))
-        ids = [p for n, p in net.named_parameters() if n in ("item_id", "bias_id", "hist_id")]
-        rest = [p for n, p in net.named_parameters() if n not in ("item_id", "bias_id", "hist_id")]
-        groups = [{"params": rest}, {"params": ids, "weight_decay": float(self.reg)}]
-        if penalty is not None:
-            penalty.bind(train)
-            extra = list(penalty.parameters())
-            if extra:
-                groups.append({"params": extra})
-        opt = torch.optim.Adam([gr for gr in groups if gr["params"]], lr=float(self.learning_rate))
-        stopper = tu.EarlyStopping(self.patience) if valid is not None else None
-        self.history_log_: list[dict] = []
-        t0 = time.perf_counter()
-        with tu.epoch_progress(self.epochs, type(self).__name__, self.progress) as advance:
-            for epoch in range(1, self.epochs + 1):
-                net.train()
-                total, seen = 0.0, 0
-                for idx in tu.shuffled_batches(len(users_all), self.batch_size, g):
-                    idx = idx.numpy()
-                    u, t = users_all[idx], items_all[idx]
-                    if prefix:
-                        ends = history_ends(ranks[idx], self.history_sampling, rng, self.cut_max)
-                        bags = history_bags(indptr, indices, u, None, float(self.history_dropout), rng,
-                                            self.history_window, ends)
-                    else:
-                        bags = history_bags(indptr, indices, u, t, float(self.history_dropout), rng, self.history_window)
-                    id_mask = trained_f
-                    if self.use_item_ids and self.id_dropout > 0:
-                        id_mask = trained_f * torch.from_numpy(rng.random(self.n_items_) >= self.id_dropout).float()
-                    q, b, h = net.items(x, id_mask)
-                    p = net.users(z[u], h, bags)
-                    tt = torch.from_numpy(t)
-                    if self.n_negatives is None:
-                        logits = p @ q.T + b
-                        logits = logits.masked_fill(~trained, float("-inf"))
-                        losses = F.cross_entropy(logits, tt, reduction="none")
-                        pos = logits.gather(1, tt.unsqueeze(1)).squeeze(1)
-                    else:
-                        neg = trained_idx[rng.integers(0, len(trained_idx), int(self.n_negatives))]
-                        cand = np.unique(np.concatenate([t, neg]))
-                        ct = torch.from_numpy(cand)
-                        logits = p @ q[ct].T + b[ct]
-                        label = torch.from_numpy(np.searchsorted(cand, t))
-                        losses = F.cross_entropy(logits, label, reduction="none")
-                        pos = logits.gather(1, label.unsqueeze(1)).squeeze(1)
-                    w = weights[idx]
-                    loss = (losses * w).mean()
-                    if penalty is not None:
-                        batch = PenaltyBatch(torch.from_numpy(u), tt, pos, losses=losses * w,
-                                             user_embeddings=p, item_embeddings=q[tt])
-                        loss = loss + penalty(batch)
-                    opt.zero_grad(set_to_none=True)
-                    loss.backward()
-                    opt.step()
-                    total += float(loss.detach()) * len(idx)
-                    seen += len(idx)
-                self._refresh()
-                record = {"epoch": epoch, "loss": total / seen, "seconds": time.perf_counter() - t0}
-                stop = False
-                if stopper is not None:
-                    record["valid_ndcg@10"] = self._valid_ndcg(valid)
-                    stop = stopper.step(record["valid_ndcg@10"], epoch, net.state_dict)
-                self.history_log_.append(record)
-                log.debug("lm-frozen epoch %d: %s", epoch, record)
-                advance(**{k: v for k, v in record.items() if k not in ("epoch", "seconds")})
-                if stop:
-                    break
-        self.best_epoch_ = len(self.history_log_)
-        if stopper is not None and stopper.best_state is not None:
-            net.load_state_dict(stopper.best_state)
-            self.best_epoch_ = stopper.best_epoch
-        self._refresh()
 
     # ---------------------------------------------------------------- score
     def _refresh(self) -> None:

@@ -1,0 +1,132 @@
+"""Typed hyper-parameters of the ``lm-*`` recommenders.
+
+The text fields (encoder, rendering) are shared by all four models; the encoder
+tuning fields by ``lm-finetune`` and ``lm-classifier``; the history sampling
+fields by ``lm-frozen`` and ``lm-hybrid``.  Each model's ``Config`` is one of the
+four classes at the end.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from recfair.data import text as T
+from recfair.models.config import (
+    BatchSize,
+    ComponentConfig,
+    EmbeddingSize,
+    Epochs,
+    Fraction,
+    LearningRate,
+    Patience,
+    Reg,
+    Seed,
+)
+
+#: How a training example's history is cut from the user's time-ordered row.
+HistorySampling = Literal["prefix", "random-cut", "mixed", "leave-one-out"]
+#: Pooling of a history: its mean, or its sum over sqrt(n).
+HistoryNorm = Literal["mean", "sqrt"]
+
+
+class LMTextConfig(ComponentConfig):
+    """Text model and how users and items are rendered as text (:mod:`recfair.data.text`)."""
+
+    encoder: str | None = Field(None, description="text model folder or name (None: all-MiniLM-L6-v2)")
+    encoder_batch_size: int = Field(64, ge=1, description="texts per encoder forward pass")
+    user_fields: tuple[str, ...] = Field(
+        T.DEFAULT_USER_FIELDS, description="user attribute fields in the profile text (default: those the data has)"
+    )
+    max_history: int = Field(T.DEFAULT_MAX_HISTORY, ge=1, description="most recent items named in a user text")
+    item_template: str = Field(T.DEFAULT_ITEM_TEMPLATE, description="item text template ({title}, {year}, {genres}...)")
+    user_template: str = Field(T.DEFAULT_USER_TEMPLATE, description="user text template ({profile}, {history})")
+
+
+class EncoderTuningConfig(LMTextConfig):
+    """Fields of the models whose encoder reads the whole user text and may be tuned."""
+
+    epochs: Epochs = 1
+    reg: Reg = 0.0
+    batch_size: BatchSize = 32
+    accumulation_steps: int = Field(1, ge=1, description="mini-batches whose gradients are summed per optimiser step")
+    steps_per_epoch: int | None = Field(None, ge=1, description="cap on mini-batches per epoch (None: one pass)")
+    lora_r: int = Field(8, ge=1, description="LoRA rank")
+    lora_alpha: int = Field(16, ge=1, description="LoRA scaling")
+    lora_targets: tuple[str, ...] = Field(("query", "value"), min_length=1, description="module names given LoRA adapters")
+    max_length: int = Field(128, ge=1, description="token budget per text")
+    patience: Patience = 2
+    seed: Seed = 0
+
+
+class HistoryConfig(LMTextConfig):
+    """History sampling of the models that pool a user's items (lm-frozen, lm-hybrid)."""
+
+    history_sampling: HistorySampling = Field(
+        "mixed",
+        description="history of a training example: items before it (prefix), before a random earlier point "
+        "(random-cut), either with p=1/2 (mixed) or all the user's other items (leave-one-out)",
+    )
+    history_window: int | None = Field(10, ge=1, description="use only the most recent items (None: all)")
+    history_norm: HistoryNorm = Field("mean", description="pool the history by its mean or its sum over sqrt(n)")
+    fold_in_epochs: int = Field(100, ge=0, description="optimisation steps fitting new users / items in observe()")
+
+
+class LMFrozenConfig(HistoryConfig):
+    """Hyper-parameters of ``lm-frozen`` (frozen text embeddings + trained two-tower head)."""
+
+    embedding_size: EmbeddingSize = 128
+    epochs: Epochs = 10
+    learning_rate: LearningRate = 0.002
+    reg: Reg = 0.0
+    batch_size: BatchSize = 1024
+    n_negatives: int | None = Field(
+        None, ge=1, description="None: softmax over every trained item; an int: sampled softmax with that many negatives"
+    )
+    cut_max: int | None = Field(5, ge=1, description="random cuts fall within the first cut_max items (None: anywhere)")
+    history_dropout: Fraction = Field(0.5, description="training-time dropout of history items")
+    id_dropout: Fraction = Field(0.0, description="training-time dropout of item-id parts")
+    use_item_ids: bool = Field(True, description="learn id embeddings next to the text")
+    use_profile: bool = Field(True, description="add the profile pathway to the user tower")
+    patience: Patience = 3
+    seed: Seed = 0
+
+
+class LMFinetuneConfig(EncoderTuningConfig):
+    """Hyper-parameters of ``lm-finetune`` (contrastive two-tower, encoder tuned)."""
+
+    encoder_mode: Literal["full", "lora"] = Field("lora", description="tune every weight (full) or LoRA adapters only")
+    learning_rate: LearningRate = 5e-4
+    n_negatives: int = Field(0, ge=0, description="extra uniform negative items per mini-batch (besides in-batch)")
+    temperature: float = Field(0.05, gt=0, description="softmax temperature on cosine similarities")
+
+
+class LMClassifierConfig(EncoderTuningConfig):
+    """Hyper-parameters of ``lm-classifier`` (text encoder + linear head over the catalogue)."""
+
+    encoder_mode: Literal["frozen", "lora", "full"] = Field("frozen", description="how the encoder trains")
+    loss: Literal["softmax", "multilabel"] = Field(
+        "softmax", description="next item (softmax) or the user's future items (multilabel)"
+    )
+    init_from_text: bool = Field(True, description="initialise head rows from the items' text embeddings")
+    learning_rate: LearningRate = 1e-3
+
+
+class LMHybridConfig(HistoryConfig):
+    """Hyper-parameters of ``lm-hybrid`` (BPR-MF anchored on LM item embeddings)."""
+
+    embedding_size: EmbeddingSize = 64
+    epochs: Epochs = 30
+    learning_rate: LearningRate = 0.01
+    reg: Reg = 0.01
+    reg_lm: float = Field(1e-4, ge=0, description="L2 weight of the item factors' offset from their text projection")
+    batch_size: BatchSize = 4096
+    history_sampling: Literal["prefix", "random-cut", "mixed"] = Field(
+        "mixed", description="history of a training example: prefix, random-cut or mixed (as for lm-frozen)"
+    )
+    use_profile: bool = Field(False, description="add the projected profile embedding to the user factor")
+    lr_decay: bool = Field(True, description="decay the learning rate linearly to 0 over the epochs")
+    text_prior: bool = Field(True, description="False: ablation with free item factors and no text projection")
+    patience: Patience = 5
+    seed: Seed = 0
