@@ -23,8 +23,12 @@ venv: $(STAMP)
 data: $(STAMP)
 	$(BIN)/recfair data fetch ml-100k
 
+# The default study (ML-100K, 7 models × none / in- / post-processing × 3 seeds), then its report.
+# Re-running resumes: cells already in runs/study-default/study.duckdb are skipped.
+DEMO_DIR ?= runs/study-default
 demo: data
-	$(BIN)/recfair demo
+	$(BIN)/recfair study run src/recfair/study/presets/default.toml --out $(DEMO_DIR)
+	$(BIN)/recfair report $(DEMO_DIR) -o $(DEMO_DIR)/report.html
 
 test: data
 	$(BIN)/python -m pytest -q

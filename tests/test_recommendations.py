@@ -1,9 +1,9 @@
 import numpy as np
 import pytest
+import scipy.sparse as sp
 
 from recfair.errors import RecfairError
-from recfair.models.base import top_k
-from recfair.recommendations import PAD, Recommendations
+from recfair.recommendations import PAD, Recommendations, rank_scores, top_k
 
 
 def test_top_k_orders_breaks_ties_by_item_and_pads():
@@ -38,3 +38,22 @@ def test_frame_round_trip(tmp_path):
 def test_shape_mismatch_is_rejected():
     with pytest.raises(RecfairError, match="Recommendations need"):
         Recommendations(np.array([0]), np.zeros((2, 3)), np.zeros((2, 3)))
+
+
+def test_rank_scores_masks_seen_items_disallowed_items_and_non_finite_scores():
+    scores = np.array([[0.9, 0.8, np.nan, 0.7, 0.1], [0.1, 0.2, 0.3, np.inf, 0.5]], np.float32)
+    kept = scores.copy()
+    allowed = np.array([True, True, True, True, False])
+    for seen in (sp.csr_matrix(np.array([[1, 0, 0, 0, 0], [0, 0, 0, 0, 0]])), [np.array([0]), np.array([], int)]):
+        recs = rank_scores([4, 9], scores, 3, seen=seen, allowed=allowed)
+        assert recs.users.tolist() == [4, 9]
+        assert recs.items.tolist() == [[1, 3, PAD], [2, 1, 0]]
+        assert np.isnan(recs.scores[0, 2]) and recs.scores[1, 0] == pytest.approx(0.3)
+    np.testing.assert_array_equal(scores, kept)  # the caller's array is left alone
+
+
+def test_rank_scores_agrees_with_a_full_stable_sort():
+    rng = np.random.default_rng(1)
+    s = rng.integers(0, 5, size=(30, 40)).astype(np.float32)  # many ties
+    recs = rank_scores(np.arange(30), s, 10)
+    np.testing.assert_array_equal(recs.items, np.argsort(-s, axis=1, kind="stable")[:, :10])

@@ -1,13 +1,19 @@
-"""The :class:`Recommendations` value: ranked top-k lists for a set of users."""
+"""The :class:`Recommendations` value (ranked top-k lists for a set of users) and how to rank scores into one."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 
 from recfair.errors import RecfairError
+
+if TYPE_CHECKING:  # pragma: no cover
+    import torch
 
 #: Item index used to pad lists shorter than ``k``.
 PAD = -1
@@ -126,28 +132,75 @@ class Recommendations:
         return cls.from_frame(pd.read_parquet(path), k=k)
 
 
-def rank_scores(users, scores, k: int, *, exclude=None) -> Recommendations:
-    """Top-``k`` of each row of an ``(n, n_items)`` score matrix, as :class:`Recommendations`.
+def top_k(scores: "np.ndarray | torch.Tensor", k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Indices and values of the ``k`` largest entries per row, best first.
 
-    Non-finite scores are never listed, nor the items of ``exclude`` (a CSR
-    ``(n_users, n_items)`` matrix indexed by ``users``, e.g. training items).
-    Ties go to the lower item index; lists with too few items are padded.
+    ``-inf`` entries are never returned: where fewer than ``k`` finite entries
+    exist the tail is padded with :data:`PAD` / ``nan``.  Ties are broken by the
+    lower item index (deterministic), also at the cut-off.  ``scores`` is a
+    float32 numpy array or CPU tensor (read, never modified).
 
-    >>> rank_scores([7], np.array([[0.1, 0.9, 0.9, -np.inf]]), 3).items.tolist()
+    >>> top_k(np.array([[0.1, 0.5, 0.5, -np.inf]], np.float32), 3)[0].tolist()
     [[1, 2, 0]]
     """
-    users = np.asarray(users, dtype=np.int64)
-    s = np.array(scores, dtype=np.float32, copy=True)
-    s[~np.isfinite(s)] = -np.inf
-    if exclude is not None:
-        sub = exclude[users]
-        s[np.repeat(np.arange(len(users)), np.diff(sub.indptr)), sub.indices] = -np.inf
-    kk = min(int(k), s.shape[1])
-    order = np.argsort(-s, axis=1, kind="stable")[:, :kk]  # stable: lower index first on ties
-    vals = np.take_along_axis(s, order, axis=1)
-    items = np.full((len(users), int(k)), PAD, dtype=np.int32)
-    out = np.full((len(users), int(k)), np.nan, dtype=np.float32)
+    import torch
+
+    n, m = scores.shape
+    kk = min(k, m)
+    t = scores if isinstance(scores, torch.Tensor) else torch.from_numpy(np.ascontiguousarray(scores, dtype=np.float32))
+    # One more than needed: where the (k+1)-th value equals the k-th, torch.topk may have
+    # picked arbitrarily among tied entries; redo those rows with a stable sort (lower index first).
+    vals, idx = torch.topk(t, min(kk + 1, m), dim=1, largest=True, sorted=True)
+    if vals.shape[1] > kk:
+        redo = torch.nonzero((vals[:, kk] == vals[:, kk - 1]) & (vals[:, kk - 1] > -torch.inf)).squeeze(1)
+        vals, idx = vals[:, :kk], idx[:, :kk]
+        if redo.numel():
+            v2, i2 = torch.sort(t[redo], dim=1, descending=True, stable=True)
+            vals[redo], idx[redo] = v2[:, :kk], i2[:, :kk]
+    vals, idx = vals.numpy(), idx.numpy().astype(np.int32)
+    if kk > 1:  # ties inside the list: lower item index first — cheap on k columns
+        order = np.lexsort((idx, -vals), axis=1)
+        idx = np.take_along_axis(idx, order, axis=1)
+        vals = np.take_along_axis(vals, order, axis=1)
+    items = np.full((n, k), PAD, dtype=np.int32)
+    out = np.full((n, k), np.nan, dtype=np.float32)
     ok = np.isfinite(vals)
-    items[:, :kk] = np.where(ok, order, PAD)
+    items[:, :kk] = np.where(ok, idx, PAD)
     out[:, :kk] = np.where(ok, vals, np.nan)
-    return Recommendations(users, items, out)
+    return items, out
+
+
+def rank_scores(
+    users: Any, scores: np.ndarray, k: int, *, seen: "sp.spmatrix | Sequence[np.ndarray] | None" = None,
+    allowed: np.ndarray | None = None,
+) -> Recommendations:
+    """Mask seen items and take the top ``k`` of each row of an ``(n, n_items)`` score matrix.
+
+    The one helper for it (models, new users, probe listers): :func:`top_k` of
+    ``scores`` where non-finite scores, each row's ``seen`` items and items outside
+    ``allowed`` never appear.  ``seen`` is a sparse matrix with one row per score row
+    (e.g. ``model.seen_[users]``) or one item-index array per row; ``allowed`` a
+    boolean mask over the items.  ``scores`` is never modified; ``users`` label the rows.
+
+    >>> rank_scores([7], np.array([[0.1, 0.9, 0.9, -np.inf]]), 3, seen=[np.array([2])]).items.tolist()
+    [[1, 0, -1]]
+    """
+    import torch
+
+    # a fresh tensor (the caller's array is never modified); non-finite scores are never recommended
+    s = torch.nan_to_num(torch.from_numpy(np.array(scores, dtype=np.float32)), nan=-np.inf, posinf=-np.inf,
+                         neginf=-np.inf)
+    if seen is not None:
+        if sp.issparse(seen):
+            seen = sp.csr_matrix(seen)
+            rows = np.repeat(np.arange(seen.shape[0], dtype=np.int64), np.diff(seen.indptr))
+            cols = seen.indices.astype(np.int64)
+        else:
+            lists = [np.asarray(h, dtype=np.int64).ravel() for h in seen]
+            rows = np.repeat(np.arange(len(lists), dtype=np.int64), [len(h) for h in lists])
+            cols = np.concatenate(lists) if lists else np.zeros(0, np.int64)
+        s[torch.from_numpy(rows), torch.from_numpy(cols)] = -np.inf
+    if allowed is not None:
+        s[:, torch.from_numpy(~np.asarray(allowed, dtype=bool))] = -np.inf
+    items, vals = top_k(s, int(k))
+    return Recommendations(np.asarray(users, dtype=np.int32), items, vals)

@@ -14,7 +14,7 @@ def test_planted_leak_is_found_and_noise_is_not():
     y = np.where(rng.random(400) < 0.3, "F", "M")
     signal = (y == "F").astype(float)
     leaky = np.column_stack([signal + rng.normal(0, 0.5, 400), rng.normal(size=(400, 4))])
-    res = attribute_leakage(leaky, y, attribute="gender", seed=0)
+    res = attribute_leakage(leaky, y, groups="gender", seed=0)
     assert res.metric == "auc" and res.value > 0.9 and len(res.folds) == 5 and res.chance == 0.5
     assert res.classes == ("F", "M") and res.n == 400 and res.n_dropped == 0
     noise = attribute_leakage(rng.normal(size=(400, 5)), y, seed=0)
@@ -39,8 +39,8 @@ def test_missing_labels_and_rare_classes_are_dropped():
     res = attribute_leakage(x, y, n_splits=5)
     assert res.classes == ("a", "b") and res.n == 100 and res.n_dropped == 5
     with pytest.raises(RecfairError) as e:
-        attribute_leakage(x[:53], y[:53], attribute="x")
-    assert str(e.value) == L.TOO_FEW_CLASSES.format(attribute="x", n_splits=5, n=1)
+        attribute_leakage(x[:53], y[:53], groups="x")
+    assert str(e.value) == L.TOO_FEW_CLASSES.format(groups="x", n_splits=5, n=1)
     with pytest.raises(RecfairError) as e:
         attribute_leakage(x[:10], y)
     assert str(e.value) == L.BAD_FEATURES.format(n=105, shape=(10, 2))

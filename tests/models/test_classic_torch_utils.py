@@ -8,9 +8,8 @@ import scipy.sparse as sp
 import torch
 
 from recfair.metrics import ndcg
-from recfair.models.base import top_k
 from recfair.models import torch_kit as tu
-from recfair.recommendations import PAD, Recommendations
+from recfair.recommendations import PAD, Recommendations, top_k
 
 from classic_fixtures import make_dataset
 

@@ -8,7 +8,7 @@ import torch
 
 from recfair.errors import RecfairError
 from recfair.models.base import Penalty, PenaltyBatch
-from recfair.models.training import BAD_OPTIMIZER, BAD_SAMPLE_WEIGHT, Step, Trainer, TrainingTask
+from recfair.models.training import BAD_OPTIMIZER, BAD_SAMPLE_WEIGHT, FullBatchTask, Step, Trainer, TrainingTask
 
 Y = torch.tensor([1.0, 2.0, 3.0, 4.0, 100.0, 200.0])
 
@@ -173,3 +173,32 @@ def test_lr_decay_reaches_zero_and_threads_are_restored():
     assert torch.get_num_threads() == before
     last = float(task.theta)
     assert np.isfinite(last)
+
+
+def test_full_batch_is_one_step_per_epoch_over_every_example_in_order():
+    theta = torch.nn.Parameter(torch.zeros(1))
+    calls = []
+
+    def step() -> Step:
+        calls.append(float(theta.detach()))
+        return Step((Y - theta) ** 2)
+
+    result = Trainer(epochs=50, batch_size=None, learning_rate=0.5, progress=False).run(FullBatchTask([theta], step, len(Y)))
+    assert len(calls) == 50 and [r["epoch"] for r in result.training_log] == list(range(1, 51))
+    # the same 50 Adam steps written out by hand give the same parameter, bit for bit
+    ref = torch.nn.Parameter(torch.zeros(1))
+    opt = torch.optim.Adam([ref], lr=0.5)
+    for _ in range(50):
+        opt.zero_grad()
+        ((Y - ref) ** 2).mean().backward()
+        opt.step()
+    assert float(theta.detach()) == float(ref.detach())
+    assert result.training_log[0]["loss"] == pytest.approx(float((Y ** 2).mean()))
+
+
+def test_full_batch_with_lr_decay_counts_one_step_per_epoch():
+    theta = torch.nn.Parameter(torch.zeros(1))
+    task = FullBatchTask([theta], lambda: Step((Y - theta) ** 2), len(Y))
+    Trainer(epochs=4, batch_size=None, learning_rate=0.5, lr_decay=True, progress=False).run(task)
+    moved = float(theta.detach())
+    assert 0.0 < moved < 4 * 0.5 + 1e-6  # four shrinking Adam steps of at most lr each

@@ -23,7 +23,7 @@ app = typer.Typer(
     add_completion=False,
 )
 
-COMMAND_MODULES = ("data", "train", "runs", "demo", "audit", "lm", "probe", "mitigate")
+COMMAND_MODULES = ("data", "train", "runs", "demo", "audit", "lm", "probe", "mitigate", "study")
 
 
 def _register_all() -> None:

@@ -21,7 +21,7 @@ Examples
 ... )
 >>> render_items(ds)
 ['Heat (1995). Genres: Action.']
->>> render_users(ds, [0], history=ds)
+>>> render_users(ds, [0], train=ds)
 ['User: 24 years old, female, writer. Recently watched: Heat.']
 >>> render_users(ds, [0], fields=())
 ['User.']
@@ -246,7 +246,7 @@ def render_users(
     *,
     fields: Sequence[str] = DEFAULT_USER_FIELDS,
     overrides: Mapping[str, Any] | None = None,
-    history=None,
+    train=None,
     max_history: int = DEFAULT_MAX_HISTORY,
     max_chars: int = DEFAULT_MAX_CHARS,
     template: str = DEFAULT_USER_TEMPLATE,
@@ -256,7 +256,7 @@ def render_users(
     value_maps: Mapping[str, Mapping[str, str]] | None = None,
     length_fn: Callable[[str], int] = len,
 ) -> list[str]:
-    """One text per user: profile phrases, then recent titles from ``history``.
+    """One text per user: profile phrases, then the recent titles of each user's history in ``train``.
 
     Parameters
     ----------
@@ -268,7 +268,7 @@ def render_users(
         Profile fields shown, in order; ``()`` gives the neutral profile.
     overrides:
         Counterfactual values, e.g. ``{"gender": "F"}`` (see :func:`profile_phrases`).
-    history:
+    train:
         A Dataset in the same index space whose interactions are the users'
         histories (usually the training set); ``None`` renders profiles only.
     max_history, max_chars, length_fn:
@@ -281,12 +281,12 @@ def render_users(
     phrases = profile_phrases(
         dataset, users, fields=fields, overrides=overrides, field_templates=field_templates, value_maps=value_maps
     )
-    if history is not None:
+    if train is not None:
         titles = item_titles(dataset)
-        hists = recency_histories(history, users)
+        hists = recency_histories(train, users)
     out = []
     for r in range(len(users)):
-        t = [titles[j] for j in hists[r][:max_history]] if history is not None else []
+        t = [titles[j] for j in hists[r][:max_history]] if train is not None else []
         out.append(
             format_user(
                 phrases[r], t, template=template, profile_template=profile_template,

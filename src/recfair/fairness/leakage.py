@@ -28,7 +28,7 @@ __all__ = ["LeakageResult", "attribute_leakage", "leakage_from_embeddings", "lea
 log = logging.getLogger(__name__)
 
 TOO_FEW_CLASSES = (
-    "Cannot measure leakage of '{attribute}': after dropping classes with fewer than {n_splits} users, "
+    "Cannot measure leakage of '{groups}': after dropping classes with fewer than {n_splits} users, "
     "{n} class(es) remain; at least 2 are needed."
 )
 BAD_FEATURES = "features must be a 2-d array with one row per label ({n}); got shape {shape}."
@@ -80,7 +80,7 @@ def attribute_leakage(
     features,
     labels,
     *,
-    attribute: str = "attribute",
+    groups: str = "groups",
     n_splits: int = 5,
     seed: int = 0,
     C: float = 1.0,
@@ -93,8 +93,8 @@ def attribute_leakage(
     features : (n, d) array or sparse matrix
     labels : (n,) array
         Class labels; ``None`` / ``nan`` / ``''`` rows are dropped.
-    attribute : str
-        Name used in the result.
+    groups : str
+        Name of the user grouping the labels come from (the result's ``attribute``).
     n_splits : int
         Folds of the seeded :class:`~sklearn.model_selection.StratifiedKFold`.
     seed : int
@@ -106,7 +106,7 @@ def attribute_leakage(
     >>> rng = np.random.default_rng(0)
     >>> y = rng.integers(0, 2, 200)
     >>> x = y[:, None] + rng.normal(size=(200, 3))
-    >>> attribute_leakage(x, y, attribute="toy").value > 0.7
+    >>> attribute_leakage(x, y, groups="toy").value > 0.7
     True
     """
     from sklearn.linear_model import LogisticRegression
@@ -125,9 +125,9 @@ def attribute_leakage(
     keep_cls = classes[counts >= n_splits]
     keep = present & np.isin(strs, keep_cls)
     if keep_cls.size < 2:
-        raise RecfairError(TOO_FEW_CLASSES.format(attribute=attribute, n_splits=n_splits, n=keep_cls.size))
+        raise RecfairError(TOO_FEW_CLASSES.format(groups=groups, n_splits=n_splits, n=keep_cls.size))
     if (present & ~keep).any():
-        log.info("leakage of %s: dropped %d users of classes with < %d members", attribute,
+        log.info("leakage of %s: dropped %d users of classes with < %d members", groups,
                  int((present & ~keep).sum()), n_splits)
     y = np.searchsorted(keep_cls, strs[keep])
     xk = x[np.flatnonzero(keep)]
@@ -146,32 +146,32 @@ def attribute_leakage(
             folds.append(float(f1_score(y[te], clf.predict(x_te), average="macro")))
     f = np.asarray(folds)
     return LeakageResult(
-        attribute=attribute, metric="auc" if binary else "macro_f1", value=float(f.mean()),
+        attribute=groups, metric="auc" if binary else "macro_f1", value=float(f.mean()),
         std=float(f.std(ddof=0)), folds=tuple(folds), chance=0.5 if binary else 1.0 / keep_cls.size,
         n=int(keep.sum()), n_dropped=int((~keep).sum()), classes=tuple(str(c) for c in keep_cls),
     )
 
 
-def _labels(dataset, users: np.ndarray, attribute) -> tuple[str, np.ndarray]:
-    spec = attribute if isinstance(attribute, GroupSpec) else parse_groups(attribute)[0]
+def _labels(dataset, users: np.ndarray, groups) -> tuple[str, np.ndarray]:
+    spec = groups if isinstance(groups, GroupSpec) else parse_groups(groups)[0]
     grouping = spec.assign(dataset, "user")
     codes = grouping.codes[users]
     labels = np.array([grouping.labels[c] if c >= 0 else None for c in codes], dtype=object)
     return grouping.attribute, labels
 
 
-def leakage_from_recs(recs: Recommendations, dataset, attribute="gender", *, k: int = 10, **kwargs) -> LeakageResult:
-    """Leakage of a user attribute (a :func:`parse_groups` spec such as ``'gender'`` or ``'age'``)
+def leakage_from_recs(recs: Recommendations, dataset, groups="gender", *, k: int = 10, **kwargs) -> LeakageResult:
+    """Leakage of a user grouping (a :func:`parse_groups` spec such as ``'gender'`` or ``'age'``)
     from the multi-hot top-``k`` lists in ``recs``; ``dataset`` gives the user table (and,
     for ``activity``, the training counts)."""
-    name, labels = _labels(dataset, recs.users.astype(np.int64), attribute)
-    return attribute_leakage(multi_hot(recs, dataset.n_items, k), labels, attribute=name, **kwargs)
+    name, labels = _labels(dataset, recs.users.astype(np.int64), groups)
+    return attribute_leakage(multi_hot(recs, dataset.n_items, k), labels, groups=name, **kwargs)
 
 
-def leakage_from_embeddings(embeddings, dataset, attribute="gender", *, users=None, **kwargs) -> LeakageResult:
-    """Leakage of a user attribute from user embeddings ``(n, d)``; row ``i`` is user ``users[i]``
+def leakage_from_embeddings(embeddings, dataset, groups="gender", *, users=None, **kwargs) -> LeakageResult:
+    """Leakage of a user grouping from user embeddings ``(n, d)``; row ``i`` is user ``users[i]``
     (default: rows are user indices ``0..n-1``)."""
     emb = np.asarray(embeddings, dtype=np.float64)
     users = np.arange(emb.shape[0]) if users is None else np.asarray(users, dtype=np.int64)
-    name, labels = _labels(dataset, users, attribute)
-    return attribute_leakage(emb, labels, attribute=name, **kwargs)
+    name, labels = _labels(dataset, users, groups)
+    return attribute_leakage(emb, labels, groups=name, **kwargs)

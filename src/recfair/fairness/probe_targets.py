@@ -112,7 +112,7 @@ class ProfileScoreLister:
             # the model's own rendering (templates, history budget) over the training interactions
             return self.model.render_user_texts(self.train, users, overrides=over or None, fields=fields)
         return render_users(self.dataset if self.dataset is not None else self.train, users, fields=fields,
-                            overrides=over, history=self.train, **self.render_kwargs)
+                            overrides=over, train=self.train, **self.render_kwargs)
 
     def __call__(self, units: np.ndarray, attribute: str | None, value: str) -> ProbeLists:
         users = np.asarray(units, dtype=np.int64)
@@ -121,7 +121,7 @@ class ProfileScoreLister:
         else:
             scores = self.model.score_texts(self._texts(users, attribute, value), users)
         seen = getattr(self.model, "seen_", None) if self.exclude_seen else None
-        return ProbeLists(rank_scores(users, scores, self.k, exclude=seen))
+        return ProbeLists(rank_scores(users, scores, self.k, seen=None if seen is None else seen[users]))
 
 
 class PromptLister:
@@ -160,7 +160,7 @@ def grounded_prompts(dataset: Any, train: Any, k: int, *, user_fields: Sequence[
 
     def fn(units: np.ndarray, attribute: str | None, value: str) -> list[str]:
         shown, over = _shown_fields(user_fields, attribute, value)
-        users = render_users(dataset, units, fields=shown, overrides=over, history=train, **render_kwargs)
+        users = render_users(dataset, units, fields=shown, overrides=over, train=train, **render_kwargs)
         return [template.format(user=u, K=k) for u in users]
 
     return fn

@@ -55,6 +55,7 @@ from recfair.mitigation.registry import (
     make_reranker,
     make_reweigher,
     mitigation_names,
+    parse_mitigation_params,
     resolve_mitigation_name,
 )
 from recfair.mitigation.ugf import UGFReRanker
@@ -85,6 +86,7 @@ __all__ = [
     "make_reranker",
     "make_reweigher",
     "mitigation_names",
+    "parse_mitigation_params",
     "resolve_mitigation_name",
 ]
 

@@ -34,12 +34,12 @@ from recfair.mitigation.rerank import (
     ReRanker,
 )
 from recfair.mitigation.ugf import UGFReRanker
-from recfair.models.config import DID_YOU_MEAN, closest_key
+from recfair.models.config import DID_YOU_MEAN, closest_key, parse_params
 
 __all__ = [
     "PENALTIES", "PRESETS", "RERANKERS", "REWEIGHERS", "STAGES",
     "create_penalty", "create_reranker", "create_reweigher", "find_component", "get_mitigation_class",
-    "make_penalty", "make_reranker", "make_reweigher", "mitigation_names", "resolve_mitigation_name",
+    "make_penalty", "make_reranker", "make_reweigher", "mitigation_names", "parse_mitigation_params", "resolve_mitigation_name",
 ]
 
 #: In-processing penalties (``recfair train --penalty NAME:GROUPS --lambda λ``).
@@ -133,6 +133,16 @@ def _create(stage: str, name: str, config: Any, params: dict[str, Any], spec: An
             raise RecfairError(FIXED_BY_NAME.format(key=param, name=key, fixed=value))
     config = None if isinstance(config, dict) else config
     return _registry(stage)[key](config=config, **{**given, **fixed})
+
+
+def parse_mitigation_params(stage: str, name: str, assignments: list[str]) -> dict[str, Any]:
+    """``["epsilon=0.02", "solver=greedy"]`` → values typed by the component's config.
+
+    The ``--param key=value`` reading of :func:`recfair.models.config.parse_params`:
+    a misspelt key is one error naming the closest valid key.
+    """
+    key = resolve_mitigation_name(stage, name)
+    return parse_params(_registry(stage)[key].Config, assignments, owner=f"{stage} '{key}'")
 
 
 def create_penalty(name: str, config: Any = None, **params: Any) -> Any:

@@ -211,7 +211,6 @@ class UGFReRanker(ReRanker):
 
     # ------------------------------------------------------------------ main
     def _rerank(self, users, items, scores, dataset, k):
-        owner = type(self).__name__
         eps = float(self.config.epsilon)  # re-validated: attributes may have been edited
         c, names = self._coefficients(users, dataset, k)
         r = self._relevance(users, items, scores, c)

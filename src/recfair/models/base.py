@@ -2,7 +2,8 @@
 
 A model subclass implements ``fit`` (calling :meth:`Recommender._start_fit` first),
 ``score`` and the two state hooks ``_get_state`` / ``_set_state``.  Everything else
-— top-k with seen-item masking, batching, save/load as safetensors + JSON — is here.
+— batching ``recommend`` (top-k with seen items masked by
+:func:`recfair.recommendations.rank_scores`), save/load as safetensors + JSON — is here.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from recfair.errors import (
     check_positive_int,
 )
 from recfair.models.config import ComponentConfig, Configurable, RuntimeOptions, make_runtime
-from recfair.recommendations import PAD, Recommendations
+from recfair.recommendations import Recommendations, rank_scores
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
@@ -99,73 +100,6 @@ def _csr_from_state(prefix: str, state: dict[str, np.ndarray]) -> sp.csr_matrix:
     indptr, indices = state[f"{prefix}.indptr"], state[f"{prefix}.indices"]
     shape = tuple(int(s) for s in state[f"{prefix}.shape"])
     return sp.csr_matrix((np.ones(len(indices), dtype=np.float32), indices, indptr), shape=shape)
-
-
-def top_k(scores: "np.ndarray | torch.Tensor", k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Indices and values of the ``k`` largest entries per row, best first.
-
-    ``-inf`` entries are never returned: where fewer than ``k`` finite entries
-    exist the tail is padded with :data:`PAD` / ``nan``.  Ties are broken by the
-    lower item index (deterministic), also at the cut-off.  ``scores`` is a
-    float32 numpy array or CPU tensor (read, never modified).
-    """
-    import torch
-
-    n, m = scores.shape
-    kk = min(k, m)
-    t = scores if isinstance(scores, torch.Tensor) else torch.from_numpy(np.ascontiguousarray(scores, dtype=np.float32))
-    # One more than needed: where the (k+1)-th value equals the k-th, torch.topk may have
-    # picked arbitrarily among tied entries; redo those rows with a stable sort (lower index first).
-    vals, idx = torch.topk(t, min(kk + 1, m), dim=1, largest=True, sorted=True)
-    if vals.shape[1] > kk:
-        redo = torch.nonzero((vals[:, kk] == vals[:, kk - 1]) & (vals[:, kk - 1] > -torch.inf)).squeeze(1)
-        vals, idx = vals[:, :kk], idx[:, :kk]
-        if redo.numel():
-            v2, i2 = torch.sort(t[redo], dim=1, descending=True, stable=True)
-            vals[redo], idx[redo] = v2[:, :kk], i2[:, :kk]
-    vals, idx = vals.numpy(), idx.numpy().astype(np.int32)
-    if kk > 1:  # ties inside the list: lower item index first — cheap on k columns
-        order = np.lexsort((idx, -vals), axis=1)
-        idx = np.take_along_axis(idx, order, axis=1)
-        vals = np.take_along_axis(vals, order, axis=1)
-    items = np.full((n, k), PAD, dtype=np.int32)
-    out = np.full((n, k), np.nan, dtype=np.float32)
-    ok = np.isfinite(vals)
-    items[:, :kk] = np.where(ok, idx, PAD)
-    out[:, :kk] = np.where(ok, vals, np.nan)
-    return items, out
-
-
-def masked_top_k(
-    scores: np.ndarray, k: int, seen: "sp.csr_matrix | Sequence[np.ndarray] | None" = None,
-    allowed: np.ndarray | None = None,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Mask seen items and take the top ``k``: :func:`top_k` of ``scores`` where
-    non-finite scores, each row's ``seen`` items and items outside ``allowed`` never appear.
-
-    ``seen`` is a CSR matrix with one row per score row or a list of item-index
-    arrays; ``allowed`` a boolean mask over the items.  ``scores`` is never modified.
-
-    >>> masked_top_k(np.array([[0.1, 0.9, 0.5]], np.float32), 2, seen=[np.array([1])])[0]
-    array([[2, 0]], dtype=int32)
-    """
-    import torch
-
-    # a fresh tensor (the caller's array is never modified); non-finite scores are never recommended
-    s = torch.nan_to_num(torch.from_numpy(np.array(scores, dtype=np.float32)), nan=-np.inf, posinf=-np.inf,
-                         neginf=-np.inf)
-    if seen is not None:
-        if sp.issparse(seen):
-            rows = np.repeat(np.arange(seen.shape[0], dtype=np.int64), np.diff(seen.indptr))
-            cols = seen.indices.astype(np.int64)
-        else:
-            lists = [np.asarray(h, dtype=np.int64).ravel() for h in seen]
-            rows = np.repeat(np.arange(len(lists), dtype=np.int64), [len(h) for h in lists])
-            cols = np.concatenate(lists) if lists else np.zeros(0, np.int64)
-        s[torch.from_numpy(rows), torch.from_numpy(cols)] = -np.inf
-    if allowed is not None:
-        s[:, torch.from_numpy(~np.asarray(allowed, dtype=bool))] = -np.inf
-    return top_k(s, k)
 
 
 class Recommender(Configurable):
@@ -340,9 +274,9 @@ class Recommender(Configurable):
             raw = np.asarray(self.score(chunk), dtype=np.float32)
             if raw.shape != (len(chunk), self.n_items_):
                 raise RecfairError(f"{type(self).__name__}.score returned shape {raw.shape}, expected {(len(chunk), self.n_items_)}")
-            it, sc = masked_top_k(raw, k, self.seen_[chunk] if exclude_seen else None, allowed)
-            items_out.append(it)
-            scores_out.append(sc)
+            recs = rank_scores(chunk, raw, k, seen=self.seen_[chunk] if exclude_seen else None, allowed=allowed)
+            items_out.append(recs.items)
+            scores_out.append(recs.scores)
         if not items_out:
             return Recommendations(users.astype(np.int32), np.empty((0, k), np.int32), np.empty((0, k), np.float32))
         return Recommendations(users.astype(np.int32), np.concatenate(items_out), np.concatenate(scores_out))

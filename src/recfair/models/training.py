@@ -131,6 +131,25 @@ class TrainingTask:
         """Called once after training (``restored``: the best state was loaded back)."""
 
 
+class FullBatchTask(TrainingTask):
+    """A task whose every epoch is one step over all examples (the fold-in loops of ``observe``).
+
+    ``step_fn()`` computes the losses of all ``n_examples`` examples with the current
+    ``params`` (drawing fresh negatives, say); run it with ``Trainer(batch_size=None)``.
+    """
+
+    def __init__(self, params: Iterable[torch.Tensor], step_fn: Callable[[], Step], n_examples: int) -> None:
+        self.params, self.step_fn, self.n_examples = list(params), step_fn, int(n_examples)
+
+    def param_groups(self) -> list[dict[str, Any]]:
+        """The one group of ``params``."""
+        return [{"params": self.params}]
+
+    def step(self, idx: Any, with_penalty: bool) -> Step:
+        """``step_fn()``: the losses of every example."""
+        return self.step_fn()
+
+
 @dataclass
 class TrainingResult:
     """The record of one :meth:`Trainer.run`: the log, the metric's name and the kept epoch."""
@@ -144,19 +163,6 @@ class TrainingResult:
         model.training_log_ = self.training_log
         model.valid_metric_ = self.valid_metric
         model.best_epoch_ = self.best_epoch
-
-
-def runtime_of(model: Any) -> tuple[int | None, bool]:
-    """``(threads, progress)`` of a model, read from its ``runtime`` options.
-
-    Falls back to the pre-``runtime`` attributes ``threads`` / ``n_threads`` /
-    ``progress`` for models not yet given runtime options.
-    """
-    rt = getattr(model, "runtime", None)
-    if rt is not None:
-        return rt.threads, bool(rt.progress)
-    threads = getattr(model, "threads", getattr(model, "n_threads", None))
-    return threads, bool(getattr(model, "progress", True))
 
 
 def use_penalty(penalty: Penalty | None) -> bool:
@@ -180,7 +186,7 @@ class Trainer:
     Parameters
     ----------
     epochs, batch_size, learning_rate:
-        The usual.
+        The usual; ``batch_size=None`` trains full-batch (all examples, in order, one step per epoch).
     patience:
         Epochs without improvement of the validation metric before stopping (with validation).
     valid_metric, valid_mode:
@@ -201,7 +207,7 @@ class Trainer:
     """
 
     def __init__(
-        self, *, epochs: int, batch_size: int, learning_rate: float, patience: int = 1,
+        self, *, epochs: int, batch_size: int | None, learning_rate: float, patience: int = 1,
         valid_metric: str = "ndcg@10", valid_mode: Literal["max", "min"] = "max",
         optimizer: Literal["adam", "adamw"] = "adam", weight_decay: float = 0.0, lr_decay: bool = False,
         accumulation_steps: int = 1, max_batches: int | None = None, threads: int | None = None,
@@ -209,7 +215,8 @@ class Trainer:
     ) -> None:
         if optimizer not in ("adam", "adamw"):
             raise RecfairError(BAD_OPTIMIZER.format(got=optimizer))
-        self.epochs, self.batch_size, self.learning_rate = int(epochs), int(batch_size), float(learning_rate)
+        self.epochs, self.learning_rate = int(epochs), float(learning_rate)
+        self.batch_size = None if batch_size is None else int(batch_size)
         self.patience, self.valid_metric, self.valid_mode = int(patience), valid_metric, valid_mode
         self.optimizer, self.weight_decay, self.lr_decay = optimizer, float(weight_decay), bool(lr_decay)
         self.accumulation_steps, self.max_batches = int(accumulation_steps), max_batches
@@ -244,7 +251,8 @@ class Trainer:
     def _scheduler(self, opt: torch.optim.Optimizer, n_examples: int):
         if not self.lr_decay:
             return None
-        n_steps = self.epochs * ((n_examples + self.batch_size - 1) // self.batch_size)
+        size = self.batch_size or max(n_examples, 1)
+        n_steps = self.epochs * ((n_examples + size - 1) // size)
         return torch.optim.lr_scheduler.LambdaLR(opt, lambda s: max(0.0, 1.0 - s / n_steps))
 
     def _run(self, task, train, sample_weight, penalty, validate) -> TrainingResult:
@@ -285,7 +293,9 @@ class Trainer:
         """One pass over the task's batches; returns the example-weighted mean batch loss."""
         task.start_epoch(epoch)
         batches = task.batches(epoch)
-        if batches is None:
+        if batches is None and self.batch_size is None:
+            batches = [torch.arange(task.n_examples)]
+        elif batches is None:
             batches = tk.shuffled_batches(task.n_examples, self.batch_size, task.generator)
         acc = self.accumulation_steps
         total, seen, b = 0.0, 0, -1
@@ -330,5 +340,5 @@ class Trainer:
         return loss
 
 
-__all__ = ["BAD_OPTIMIZER", "BAD_SAMPLE_WEIGHT", "Step", "Trainer", "TrainingResult", "TrainingTask",
-           "check_sample_weight", "runtime_of", "use_penalty"]
+__all__ = ["BAD_OPTIMIZER", "BAD_SAMPLE_WEIGHT", "FullBatchTask", "Step", "Trainer", "TrainingResult", "TrainingTask",
+           "check_sample_weight", "use_penalty"]

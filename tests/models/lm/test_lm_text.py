@@ -73,21 +73,21 @@ def test_true_neutral_and_counterfactual_profiles(small):
 
 
 def test_history_is_recent_first_and_truncated(small):
-    full = render_users(small, [0], fields=("gender",), history=small)
+    full = render_users(small, [0], fields=("gender",), train=small)
     assert full == ["User: female. Recently watched: Fargo; Heat; Alien."]
-    assert render_users(small, [0], fields=("gender",), history=small, max_history=2) == [
+    assert render_users(small, [0], fields=("gender",), train=small, max_history=2) == [
         "User: female. Recently watched: Fargo; Heat."
     ]
     # character budget: "Fargo" (5) + "; Heat" (6) = 11 fits in 12, "; Alien" does not
-    assert render_users(small, [0], fields=(), history=small, max_chars=12) == ["User. Recently watched: Fargo; Heat."]
-    assert render_users(small, [0], fields=(), history=small, max_chars=3) == ["User."]
+    assert render_users(small, [0], fields=(), train=small, max_chars=12) == ["User. Recently watched: Fargo; Heat."]
+    assert render_users(small, [0], fields=(), train=small, max_chars=3) == ["User."]
     words = lambda s: len(s.split())  # noqa: E731 - a token counter stand-in
     assert format_user([], ["A B C", "D"], max_chars=5, length_fn=words) == "User. Recently watched: A B C; D."
     assert format_user([], ["A B C", "D"], max_chars=4, length_fn=words) == "User. Recently watched: A B C."
 
 
 def test_custom_user_templates(small):
-    out = render_users(small, [1], history=small, template="{history} | {profile}", fields=("age",))
+    out = render_users(small, [1], train=small, template="{history} | {profile}", fields=("age",))
     assert out == [" Recently watched: Heat. | : 61 years old"]
 
 

@@ -14,7 +14,7 @@ from recfair.errors import RecfairError
 from recfair.models.base import Penalty, PenaltyBatch, Recommender
 from recfair.models.config import BatchSize, ComponentConfig, EmbeddingSize, Epochs, LearningRate, Patience, Reg, Seed
 from recfair.models import torch_kit as tk
-from recfair.models.training import Step, Trainer, TrainingTask, runtime_of
+from recfair.models.training import Step, Trainer, TrainingTask
 
 log = logging.getLogger(__name__)
 
@@ -87,7 +87,7 @@ class _FactorRecommender(Recommender):
             )
         self._check_data(train, valid)
         self._start_fit(train, sample_weight)
-        threads, progress = runtime_of(self)
+        threads, progress = self.runtime.threads, self.runtime.progress
         trainer = Trainer(
             epochs=self.epochs, batch_size=self.batch_size, learning_rate=self.learning_rate,
             patience=self.patience, valid_metric=self._valid_name, valid_mode=self._valid_mode,

@@ -44,11 +44,15 @@ class GenerativeBackend(Protocol):
 
     calls: int
 
-    def generate(self, prompts: Sequence[str], k: int) -> Recommendations: ...
+    def generate(self, prompts: Sequence[str], k: int) -> Recommendations:
+        """Ranked item lists, one row per prompt."""
+        ...
 
     def generate_report(
         self, prompts: Sequence[str], k: int, seen: Sequence[Sequence[int]] | None = None
-    ) -> tuple[Recommendations, list[MatchReport]]: ...
+    ) -> tuple[Recommendations, list[MatchReport]]:
+        """The lists plus one match report per prompt (``seen`` items banned where possible)."""
+        ...
 
 
 def lists_to_recommendations(lists: Sequence[Sequence[int]], k: int) -> Recommendations:

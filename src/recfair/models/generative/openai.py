@@ -70,7 +70,7 @@ def _extract(endpoint: str, body: Any) -> str:
     return text
 
 
-class OpenAIBackend(ReportingBackend):
+class OpenAIBackend(Configurable, ReportingBackend):
     """Generate item lists by prompting an OpenAI-compatible server.
 
     Parameters

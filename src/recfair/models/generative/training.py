@@ -18,7 +18,7 @@ import numpy as np
 from recfair.errors import RecfairError
 from recfair.models.base import Penalty, PenaltyBatch
 from recfair.models.generative.vocab import BOS_ID, PAD_ID, SEP_ID
-from recfair.models.training import Step, Trainer, TrainingTask, runtime_of
+from recfair.models.training import Step, Trainer, TrainingTask
 
 log = logging.getLogger(__name__)
 
@@ -170,7 +170,7 @@ class GenerativeTask(TrainingTask):
 def train(model: Any, train: Any, valid: Any | None, *, sample_weight: np.ndarray | None,
           penalty: Penalty | None) -> None:
     """Fit ``model.net_`` in place (see the module docstring); sets the training record on ``model``."""
-    threads, progress = runtime_of(model)
+    threads, progress = model.runtime.threads, model.runtime.progress
     trainer = Trainer(epochs=model.epochs, batch_size=model.batch_size, learning_rate=model.learning_rate,
                       patience=model.patience, optimizer="adamw", weight_decay=model.reg, threads=threads,
                       progress=progress, description="generative")

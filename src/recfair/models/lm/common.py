@@ -26,9 +26,9 @@ import numpy as np
 
 from recfair.data import text as T
 from recfair.errors import RecfairError, check_positive_int
-from recfair.models.base import Recommender, masked_top_k
+from recfair.models.base import Recommender
 from recfair.models.lm.history import history_bags, pack_strings, resolve_history, unpack_strings
-from recfair.recommendations import Recommendations
+from recfair.recommendations import Recommendations, rank_scores
 
 log = logging.getLogger(__name__)
 
@@ -191,7 +191,7 @@ class LMRecommender(Recommender):
             users,
             fields=tuple(self.user_fields_ if fields is None else fields),
             overrides=overrides,
-            history=dataset if self.history_in_text else None,
+            train=dataset if self.history_in_text else None,
             max_history=self.max_history,
             template=self.user_template,
         )
@@ -285,8 +285,7 @@ class LMRecommender(Recommender):
         if candidates is not None:
             allowed = np.zeros(self.n_items_, dtype=bool)
             allowed[self._check_items(np.asarray(candidates, dtype=np.int64).ravel())] = True
-        top, vals = masked_top_k(scores, k, items, allowed)
-        return Recommendations(np.arange(len(items), dtype=np.int32), top, vals)
+        return rank_scores(np.arange(len(items)), scores, k, seen=items, allowed=allowed)
 
     def _new_user_inputs(self, profiles, histories) -> tuple[list[list[str]], list[np.ndarray]]:
         """Profile phrases and item histories (most recent first) of new users, checked."""

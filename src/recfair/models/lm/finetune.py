@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from recfair.data import text as T
 from recfair.models.base import Penalty, PenaltyBatch
 from recfair.models import torch_kit as tk
-from recfair.models.training import Step, Trainer, TrainingTask, runtime_of
+from recfair.models.training import Step, Trainer, TrainingTask
 from recfair.models.training import use_penalty as trained_with
 from recfair.models.lm.common import LMRecommender
 from recfair.models.lm.history import time_ordered_rows
@@ -88,8 +88,7 @@ class LMTextModel(LMRecommender):
         """Seeded epochs over training interactions (the shared trainer) with accumulation and early stopping."""
         rows_indptr, rows_items, ranks = time_ordered_rows(train)
         self._rows = (rows_indptr, rows_items)
-        threads, progress = runtime_of(self)
-        ckpt = getattr(getattr(self, "runtime", None), "checkpoint_dir", None)
+        threads, progress, ckpt = self.runtime.threads, self.runtime.progress, self.runtime.checkpoint_dir
         trainer = Trainer(
             epochs=self.epochs, batch_size=self.batch_size, learning_rate=self.learning_rate, patience=self.patience,
             optimizer="adamw", weight_decay=float(self.reg), accumulation_steps=int(self.accumulation_steps),

@@ -32,7 +32,7 @@ import torch.nn.functional as F
 from recfair.data import text as T
 from recfair.models.base import Penalty, PenaltyBatch
 from recfair.models import torch_kit as tk
-from recfair.models.training import Step, Trainer, TrainingTask, runtime_of
+from recfair.models.training import FullBatchTask, Step, Trainer, TrainingTask
 from recfair.models.lm.common import LMRecommender
 from recfair.models.lm.history import bags_from_lists, history_bags, history_ends, pool_history, time_ordered_rows
 from recfair.models.lm.config import LMHybridConfig
@@ -199,7 +199,7 @@ class LMHybridRecommender(LMRecommender):
         g = tk.make_generator(self.seed)
         self.net_ = _Hybrid(self.item_emb_, self.n_users_, self.embedding_size, bool(self.use_profile),
                             self.history_window is not None, g, bool(self.text_prior), self.history_norm)
-        threads, progress = runtime_of(self)
+        threads, progress = self.runtime.threads, self.runtime.progress
         trainer = Trainer(epochs=self.epochs, batch_size=self.batch_size, learning_rate=self.learning_rate,
                           patience=self.patience, lr_decay=bool(self.lr_decay), threads=threads, progress=progress,
                           description=type(self).__name__)
@@ -242,16 +242,15 @@ class LMHybridRecommender(LMRecommender):
         pc = torch.nn.Parameter(torch.zeros(len(cold), net.P.shape[1]))
         pos_of = {int(u): r for r, u in enumerate(cold)}
         r_all = torch.tensor([pos_of[int(u)] for u in u_all.tolist()], dtype=torch.int64)
-        opt = torch.optim.Adam([pc], lr=float(self.learning_rate))
-        for _ in range(int(self.fold_in_epochs)):
+
+        def step() -> Step:  # BPR over the observed pairs, fresh negatives each step
             j = sample_negatives(u_all, keys, pool, self.n_items_, g)
             p = pc[r_all] + fixed[r_all]
             x_ui = (p * q[i_all]).sum(1) + b[i_all]
             x_uj = (p * q[j]).sum(1) + b[j]
-            loss = F.softplus(x_uj - x_ui).mean() + self.reg * (pc[r_all] ** 2).sum(1).mean()
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
+            return Step(F.softplus(x_uj - x_ui), self.reg * (pc[r_all] ** 2).sum(1).mean())
+
+        self._fold_in([pc], step, len(u_all), "user fold-in")
         with torch.no_grad():
             net.P[torch.from_numpy(cold.astype(np.int64))] = pc.detach()
         log.info("folded in %d cold-start users", len(cold))
@@ -275,22 +274,26 @@ class LMHybridRecommender(LMRecommender):
         g = torch.Generator().manual_seed(int(self.seed) + 2)
         dn = torch.nn.Parameter(torch.zeros(len(items), self._q.shape[1]))
         cn = torch.nn.Parameter(torch.zeros(len(items)))
-        opt = torch.optim.Adam([dn, cn], lr=float(self.learning_rate))
-        for _ in range(int(self.fold_in_epochs)):
+
+        def step() -> Step:  # BPR over the new items' pairs, fresh negatives each step
             k = sample_negatives(u_t, keys, pool, self.n_items_, g)
             q = self._q.index_add(0, it, dn)
             b = self._b.index_add(0, it, cn)
             x_uj = (p * q[j_t]).sum(1) + b[j_t]
             x_uk = (p * q[k]).sum(1) + b[k]
-            loss = F.softplus(x_uk - x_uj).mean() + self.reg * ((dn ** 2).sum(1).mean() + (cn ** 2).mean())
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
+            return Step(F.softplus(x_uk - x_uj), self.reg * ((dn ** 2).sum(1).mean() + (cn ** 2).mean()))
+
+        self._fold_in([dn, cn], step, len(u_t), "item fold-in")
         with torch.no_grad():
             self.net_.delta[it] = dn.detach()
             self.net_.c[it] = cn.detach()
         self.folded_items_[items] = True
         self._refresh()
+
+    def _fold_in(self, params: list[torch.Tensor], step, n: int, description: str) -> None:
+        """``fold_in_epochs`` full-batch Adam steps of ``step`` on ``params`` (the shared trainer)."""
+        Trainer(epochs=int(self.fold_in_epochs), batch_size=None, learning_rate=float(self.learning_rate),
+                progress=False, description=description).run(FullBatchTask(params, step, n))
 
     # ---------------------------------------------------------------- score
     def _refresh(self) -> None:

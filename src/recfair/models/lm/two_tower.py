@@ -33,7 +33,7 @@ import torch.nn.functional as F
 from recfair.data import text as T
 from recfair.models.base import Penalty, PenaltyBatch
 from recfair.models import torch_kit as tk
-from recfair.models.training import Step, Trainer, TrainingTask, runtime_of
+from recfair.models.training import FullBatchTask, Step, Trainer, TrainingTask
 from recfair.models.lm.common import LMRecommender
 from recfair.models.lm.history import bags_from_lists, history_bags, history_ends, pool_history, time_ordered_rows
 from recfair.models.lm.config import LMFrozenConfig
@@ -218,7 +218,7 @@ class LMFrozenRecommender(LMRecommender):
         self.item_emb_ = enc.encode(self.item_texts_)
         self.profile_emb_ = enc.encode(self.profile_texts_)
         self.net_ = self._build_net()
-        threads, progress = runtime_of(self)
+        threads, progress = self.runtime.threads, self.runtime.progress
         trainer = Trainer(epochs=self.epochs, batch_size=self.batch_size, learning_rate=self.learning_rate,
                           patience=self.patience, threads=threads, progress=progress, description=type(self).__name__)
         trainer.run(_FrozenTask(self, train, valid), train=train, sample_weight=sample_weight, penalty=penalty,
@@ -262,17 +262,14 @@ class LMFrozenRecommender(LMRecommender):
         it, target = torch.from_numpy(items.astype(np.int64)), torch.from_numpy(positives.astype(np.int64))
         e = torch.nn.Parameter(torch.zeros(len(items), self._q.shape[1]))
         c = torch.nn.Parameter(torch.zeros(len(items)))
-        opt = torch.optim.Adam([e, c], lr=FOLD_IN_LR)
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(self.seed)
-            for _ in range(int(self.fold_in_epochs)):
-                q = self._q.index_add(0, it, e)
-                b = self._b.index_add(0, it, c)
-                logits = (p @ q.T + b).masked_fill(~known, float("-inf"))
-                loss = F.cross_entropy(logits, target) + FOLD_IN_REG * ((e ** 2).sum(1).mean() + (c ** 2).mean())
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
+
+        def step() -> Step:  # softmax over the known items; nothing random
+            logits = (p @ self._q.index_add(0, it, e).T + self._b.index_add(0, it, c)).masked_fill(~known, float("-inf"))
+            return Step(F.cross_entropy(logits, target, reduction="none"),
+                        FOLD_IN_REG * ((e ** 2).sum(1).mean() + (c ** 2).mean()))
+
+        Trainer(epochs=int(self.fold_in_epochs), batch_size=None, learning_rate=FOLD_IN_LR, progress=False,
+                description="item fold-in").run(FullBatchTask([e, c], step, len(target)))
         with torch.no_grad():
             self.net_.item_id[it] = e.detach()
             self.net_.bias_id[it] = c.detach()
