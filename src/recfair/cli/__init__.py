@@ -23,7 +23,7 @@ app = typer.Typer(
     add_completion=False,
 )
 
-COMMAND_MODULES = ("data", "train", "runs", "demo", "audit", "lm", "probe", "mitigate", "study")
+COMMAND_MODULES = ("data", "train", "runs", "demo", "audit", "lm", "probe", "mitigate", "study", "serve", "simulate")
 
 
 def _register_all() -> None:

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 import typer
 
 from recfair.cli import common as C
+
+if TYPE_CHECKING:  # rich is imported lazily at run time
+    from rich.table import Table
 
 AUDIT_DIR = "audit"
 SHOW_DEFAULT = "ndcg,recall"
@@ -37,7 +40,7 @@ def _p(p) -> str:
     return f"{p:.4f}" if p >= 1e-3 else f"{p:.1e}"
 
 
-def user_tables(result, metrics: list[str]):
+def user_tables(result, metrics: list[str]) -> list[Table]:
     """One rich table per user attribute: group rows × metric columns (mean [CI]), then gap / ratio / p."""
     from rich.table import Table
 
@@ -71,7 +74,7 @@ def user_tables(result, metrics: list[str]):
     return tables
 
 
-def item_tables(result):
+def item_tables(result) -> list[Table]:
     """Item-side tables: popularity groups (exposure vs catalogue/test shares), RSP/REO, list-level metrics."""
     from rich.table import Table
 
@@ -261,6 +264,10 @@ def audit_data_cmd(
 
 
 def register(app: typer.Typer) -> None:
+    """Add ``recfair audit RUN_DIR`` to ``app`` and ``audit`` to the ``recfair data`` group.
+
+    The ``data audit`` command is skipped when :mod:`recfair.cli.data` is absent.
+    """
     app.command("audit")(audit_run)
     try:
         from recfair.cli.data import data_app

@@ -9,15 +9,19 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 import typer
+
+if TYPE_CHECKING:  # rich is imported lazily at run time
+    from rich.console import Console
+    from rich.table import Table
 
 #: Global output switches, set by the ``recfair`` callback (``--quiet``).
 STATE: dict[str, bool] = {"quiet": False}
 
 
-def console(*, stderr: bool = False):
+def console(*, stderr: bool = False) -> Console:
     """A rich console: wide when piped (result tables don't wrap), silent under ``--quiet`` (stdout only)."""
     from rich.console import Console
 
@@ -52,7 +56,7 @@ def _json_default(o: Any) -> Any:
     return str(o)
 
 
-def metrics_table(rows: list[dict[str, Any]], columns: list[str], title: str):
+def metrics_table(rows: list[dict[str, Any]], columns: list[str], title: str) -> Table:
     """A rich table of rows (floats with 4 decimals)."""
     from rich.table import Table
 

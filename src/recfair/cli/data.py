@@ -84,4 +84,5 @@ def fetch(
 
 
 def register(app: typer.Typer) -> None:
+    """Mount the ``recfair data`` command group (``info``, ``fetch``, …) on ``app``."""
     app.add_typer(data_app, name="data")

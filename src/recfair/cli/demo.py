@@ -31,6 +31,8 @@ def _gap_cells(gaps, attribute: str, label: str, metric: str) -> dict[str, str]:
 
 
 def register(app: typer.Typer) -> None:
+    """Add the ``recfair demo`` command (train, evaluate and audit the demo models) to ``app``."""
+
     @app.command("demo")
     def demo_cmd(
         dataset: str = typer.Option("ml-100k", "--dataset", help="Data set name or path."),

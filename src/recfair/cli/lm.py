@@ -10,6 +10,8 @@ ITEM_TEMPLATE_HELP = "Item text template (str.format over item columns, e.g. '{t
 
 
 def register(app: typer.Typer) -> None:
+    """Add the ``recfair encode`` command (cache text embeddings of items and users) to ``app``."""
+
     @app.command("encode")
     def encode(
         dataset: str = typer.Option("ml-100k", "--dataset", "-d", help="Data set name or path."),

@@ -40,6 +40,8 @@ def _console():
 
 
 def register(app: typer.Typer) -> None:
+    """Add the ``recfair models`` command (list components, ``--params NAME`` for their settings) to ``app``."""
+
     @app.command("models")
     def models_cmd(
         params: Optional[str] = typer.Option(

@@ -318,3 +318,28 @@ def make_synthetic(
     user_ids = np.array([f"u{i}" for i in range(n_users)], dtype=object)
     item_ids = np.array([f"i{j}" for j in range(n_items)], dtype=object)
     return Dataset(user, item, rating, timestamp.astype(np.int64), user_ids, item_ids, users, items, name)
+
+
+def planted_affinity(
+    n_users: int = 1000,
+    n_items: int = 500,
+    *,
+    embedding_size: int = 8,
+    minority_share: float = 0.3,
+    n_item_groups: int = 3,
+    seed: int = 0,
+    **_other: object,
+) -> np.ndarray:
+    """The planted affinity ``a(u, j) = <p_u, q_j> / sqrt(embedding_size)`` of :func:`make_synthetic`.
+
+    Called with the same arguments as :func:`make_synthetic` (the other ones do not
+    change the latent factors and are ignored), it returns the ``(n_users, n_items)``
+    float32 matrix the data set's preference-driven interactions were drawn from —
+    the ground truth of a simulation on synthetic data.
+
+    >>> planted_affinity(n_users=4, n_items=3, seed=0).shape
+    (4, 3)
+    """
+    rng = np.random.default_rng(seed)
+    _, _, U, V, _ = _latent(rng, n_users, n_items, embedding_size, n_item_groups, minority_share)
+    return (U @ V.T / np.float32(np.sqrt(embedding_size))).astype(np.float32)

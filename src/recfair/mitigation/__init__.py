@@ -24,6 +24,7 @@ Every component is also reachable by registry name (:mod:`recfair.mitigation.reg
 from __future__ import annotations
 
 from recfair.mitigation.adversarial import AdversarialPenalty
+from recfair.mitigation.amortized import AmortizedExposureReRanker
 from recfair.mitigation.inprocess import (
     YAO_HUANG_KINDS,
     GroupLossGapPenalty,
@@ -63,6 +64,7 @@ from recfair.models.base import Penalty
 
 __all__ = [
     "AdversarialPenalty",
+    "AmortizedExposureReRanker",
     "CalibratedPopularityReRanker",
     "FairPrefixReRanker",
     "GroupLossGapPenalty",

@@ -9,7 +9,7 @@ command line and study configs resolve through here::
     penalty   := value:GROUPS | absolute:GROUPS | under:GROUPS | over:GROUPS
                | nonparity:GROUPS | group-gap:GROUPS | adversarial:GROUPS | popularity
     reweigher := equal-share:GROUPS | inverse:GROUPS | upsample:GROUPS[=GROUP]
-    reranker  := ugf | fair | prefix | calibrated
+    reranker  := ugf | fair | prefix | calibrated | amortized
 
 Example
 -------
@@ -25,6 +25,7 @@ from typing import Any
 
 from recfair.errors import RecfairError
 from recfair.mitigation.adversarial import AdversarialPenalty
+from recfair.mitigation.amortized import AmortizedExposureReRanker
 from recfair.mitigation.inprocess import GroupLossGapPenalty, PopularityPenalty, RatingUnfairnessPenalty
 from recfair.mitigation.pre import GroupReweigher, GroupUpsampler, Reweigher
 from recfair.mitigation.rerank import (
@@ -61,6 +62,7 @@ RERANKERS: dict[str, type] = {
     "fair": FairPrefixReRanker,
     "prefix": PrefixExposureReRanker,
     "calibrated": CalibratedPopularityReRanker,
+    "amortized": AmortizedExposureReRanker,
 }
 #: Stage name → its registry.
 STAGES: dict[str, dict[str, type]] = {"penalty": PENALTIES, "reweigher": REWEIGHERS, "reranker": RERANKERS}
@@ -73,7 +75,8 @@ PRESETS: dict[str, dict[str, Any]] = {
 #: Other spellings accepted for a registry name.
 ALIASES = {"non-parity": "nonparity", "non_parity": "nonparity", "loss-gap": "group-gap", "group_gap": "group-gap",
            "adv": "adversarial", "pop": "popularity", "equal_share": "equal-share", "reweight": "equal-share",
-           "inverse-frequency": "inverse", "fa*ir": "fair", "fairness-prefix": "fair", "cp": "calibrated"}
+           "inverse-frequency": "inverse", "fa*ir": "fair", "fairness-prefix": "fair", "cp": "calibrated",
+           "amortized-exposure": "amortized"}
 
 UNKNOWN_PENALTY = "Unknown penalty '{name}' in '{spec}'. Choose one of: {choices} (e.g. 'group-gap:gender')."
 UNKNOWN_REWEIGHER = "Unknown pre-processing '{name}' in '{spec}'. Choose one of: {choices} (e.g. 'equal-share:gender')."
@@ -202,7 +205,7 @@ def make_reweigher(spec: str, **options: Any) -> Reweigher:
 
 
 def make_reranker(method: str, **options: Any) -> ReRanker:
-    """Build a re-ranker by name: ``ugf``, ``fair`` (FA*IR), ``prefix`` or ``calibrated``."""
+    """Build a re-ranker by name: ``ugf``, ``fair`` (FA*IR), ``prefix``, ``calibrated`` or ``amortized``."""
     return create_reranker(method, **options)
 
 

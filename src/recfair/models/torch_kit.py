@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import sys
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -36,11 +37,89 @@ def normal_init(shape: tuple[int, ...], std: float, generator: torch.Generator) 
     return torch.nn.Parameter(t)
 
 
-def gather_rows(table: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
-    """Rows ``idx`` of ``table``, differentiable."""
+class _RowGather(torch.autograd.Function):
+    """``table[idx]`` whose backward is a sparse (row) gradient: O(len(idx)·d), not O(table)."""
+
+    @staticmethod
+    def forward(ctx, table: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:  # noqa: D102
+        ctx.save_for_backward(idx)
+        ctx.table_shape = table.shape
+        return torch.index_select(table, 0, idx)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, None]:  # noqa: D102
+        (idx,) = ctx.saved_tensors
+        rows = torch.sparse_coo_tensor(idx.unsqueeze(0), grad, ctx.table_shape, check_invariants=False)
+        return rows, None
+
+
+def gather_rows(table: torch.Tensor, idx: torch.Tensor, sparse: bool = False) -> torch.Tensor:
+    """Rows ``idx`` of ``table``, differentiable.
+
+    ``sparse=True`` makes the gradient reaching ``table`` a sparse tensor over the
+    rows ``idx`` only (for :class:`LazyAdam`), so a training step costs
+    O(batch·d) instead of O(rows of the table·d).
+    """
+    if sparse and table.requires_grad and torch.is_grad_enabled():
+        return _RowGather.apply(table, idx)
     # index_select's backward is index_add_, several times faster on CPU than the
     # accumulate-scatter behind ``table[idx]`` (and deterministic).
     return torch.index_select(table, 0, idx)
+
+
+def _sum_rows(grad: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The distinct rows of a sparse row gradient and their summed values (sorted by row).
+
+    Same numbers as ``grad.coalesce()``, several times faster on CPU: one ``unique``
+    over the row indices and one ``index_add_`` of the values.
+    """
+    idx, values = grad._indices()[0], grad._values()
+    rows, inverse = torch.unique(idx, sorted=True, return_inverse=True)
+    summed = torch.zeros((len(rows), *values.shape[1:]), dtype=values.dtype)
+    return rows, summed.index_add_(0, inverse, values)
+
+
+class LazyAdam(torch.optim.Optimizer):
+    """Adam (Kingma & Ba 2015) that updates only the rows a sparse gradient touches.
+
+    A dense gradient gets the usual Adam update.  A sparse one (from
+    :func:`gather_rows` with ``sparse=True``) updates the moments and values of
+    its rows only, bias-corrected with the parameter's step count — the "lazy
+    Adam" of ``torch.optim.SparseAdam`` and TensorFlow Addons: rows absent from a
+    batch keep their moments instead of drifting on stale momentum, and one step
+    costs O(rows in the batch·d) however large the embedding tables are.
+    """
+
+    def __init__(self, params: Any, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999),
+                 eps: float = 1e-8) -> None:
+        super().__init__(params, {"lr": lr, "betas": betas, "eps": eps})
+
+    @torch.no_grad()
+    def step(self, closure: Callable[[], Any] | None = None) -> None:
+        """One update of every parameter with a gradient."""
+        for group in self.param_groups:
+            lr, (b1, b2), eps = group["lr"], group["betas"], group["eps"]
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                state = self.state[p]
+                if not state:
+                    state.update(step=0, exp_avg=torch.zeros_like(p), exp_avg_sq=torch.zeros_like(p))
+                state["step"] += 1
+                t = state["step"]
+                root_bc2, step_size = math.sqrt(1 - b2**t), lr / (1 - b1**t)
+                m, v, g = state["exp_avg"], state["exp_avg_sq"], p.grad
+                if not g.is_sparse:
+                    m.lerp_(g, 1 - b1)
+                    v.mul_(b2).addcmul_(g, g, value=1 - b2)
+                    p.addcdiv_(m, v.sqrt().div_(root_bc2).add_(eps), value=-step_size)
+                    continue
+                rows, g = _sum_rows(g)
+                m_rows = m.index_select(0, rows).lerp_(g, 1 - b1)
+                v_rows = v.index_select(0, rows).mul_(b2).addcmul_(g, g, value=1 - b2)
+                m.index_copy_(0, rows, m_rows)
+                v.index_copy_(0, rows, v_rows)
+                p.index_add_(0, rows, m_rows.div_(v_rows.sqrt_().div_(root_bc2).add_(eps)), alpha=-step_size)
 
 
 def shuffled_batches(n: int, batch_size: int, generator: torch.Generator) -> Iterator[torch.Tensor]:

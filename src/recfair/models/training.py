@@ -55,6 +55,10 @@ BAD_SAMPLE_WEIGHT = (
     "({n} here); got {got}."
 )
 BAD_OPTIMIZER = "optimizer must be 'adam' or 'adamw'; got {got!r}."
+BAD_SPARSE = (
+    "parameter groups marked sparse (row gradients) train with optimizer='adam' and weight_decay=0 "
+    "(lazy Adam); got optimizer={got!r}, weight_decay={wd}."
+)
 
 
 @dataclass
@@ -98,7 +102,11 @@ class TrainingTask:
     generator: torch.Generator
 
     def param_groups(self) -> list[dict[str, Any]]:
-        """Optimiser parameter groups (``[{"params": [...], ...}]``)."""
+        """Optimiser parameter groups (``[{"params": [...], ...}]``).
+
+        A group with ``"sparse": True`` holds tables read through ``gather_rows(..., sparse=True)``;
+        the trainer then uses :class:`~recfair.models.torch_kit.LazyAdam` (only touched rows move).
+        """
         raise NotImplementedError
 
     def start_epoch(self, epoch: int) -> None:
@@ -244,6 +252,10 @@ class Trainer:
             extra = list(penalty.parameters())
             if extra:
                 groups.append({"params": extra})
+        if any(g.get("sparse") for g in groups):  # row-sparse gradients: a step costs O(batch), not O(table)
+            if self.optimizer != "adam" or self.weight_decay:
+                raise RecfairError(BAD_SPARSE.format(got=self.optimizer, wd=self.weight_decay))
+            return tk.LazyAdam(groups, lr=self.learning_rate)
         if self.optimizer == "adamw":
             return torch.optim.AdamW(groups, lr=self.learning_rate, weight_decay=self.weight_decay)
         return torch.optim.Adam(groups, lr=self.learning_rate)
@@ -340,5 +352,5 @@ class Trainer:
         return loss
 
 
-__all__ = ["BAD_OPTIMIZER", "BAD_SAMPLE_WEIGHT", "FullBatchTask", "Step", "Trainer", "TrainingResult", "TrainingTask",
+__all__ = ["BAD_OPTIMIZER", "BAD_SAMPLE_WEIGHT", "BAD_SPARSE", "FullBatchTask", "Step", "Trainer", "TrainingResult", "TrainingTask",
            "check_sample_weight", "use_penalty"]

@@ -99,6 +99,8 @@ def build_mitigation(m: Any, lam: float | None) -> Any:
         return make_penalty(spec, lambda_=1.0 if lam is None else lam, **params)
     if m.stage == "pre":
         spec = f"{m.name}:{m.groups}" if m.groups else m.name
+        if lam is not None:
+            params["lambda_"] = lam
         return make_reweigher(spec, **params)
     if m.groups is not None:
         if "groups" not in fields:

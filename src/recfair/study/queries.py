@@ -9,11 +9,15 @@ from __future__ import annotations
 import json
 import warnings
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
 from recfair.errors import RecfairError
 from recfair.study.store import Store
+
+if TYPE_CHECKING:  # imported lazily at run time
+    from recfair.fairness.compare import Comparison
 
 __all__ = ["NO_GROUPING", "UNKNOWN_CELL", "cell_times", "compare_cells", "study_status", "study_summary"]
 
@@ -81,7 +85,7 @@ def cell_times(root: str | Path) -> pd.DataFrame:
 
 
 def compare_cells(root: str | Path, cell_a: str, cell_b: str, groups: list[str] | None = None, *,
-                  n_bootstrap: int = 1000, n_permutations: int = 2000, seed: int = 0):
+                  n_bootstrap: int = 1000, n_permutations: int = 2000, seed: int = 0) -> Comparison:
     """Who gains, who loses: cell B vs cell A per group, from the store's per-user rows.
 
     ``groups`` names stored groupings of A (default: all of them).  Returns a

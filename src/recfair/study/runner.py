@@ -1,6 +1,8 @@
 """Run a study: expand the config into cells, run what the store lacks, commit each cell, compare.
 
-The driver is the only writer to the store (:class:`~recfair.study.store.Store`):
+The driver is the only writer to the store (:class:`~recfair.study.writer.StoreWriter`:
+it holds a run lock throughout and opens the DuckDB file only to write, so
+``recfair study status`` can read while a study runs):
 workers (:mod:`recfair.study.backends`) return values, the driver writes a
 cell's artefacts into a staging folder and commits it in one transaction.  So a
 ``kill -9`` at any moment leaves whole cells only, and a restart skips the done
@@ -26,7 +28,7 @@ from recfair.study.backends import default_threads, make_backend
 from recfair.study.cells import NONE, Cell, expand_cells
 from recfair.study.config import StudyConfig
 from recfair.study.execute import RECS_FILE
-from recfair.study.store import Store
+from recfair.study.writer import StoreWriter
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +61,7 @@ def plan_study(config: StudyConfig, base_dir: Path | None = None) -> list[Cell]:
 
 
 def _cell_row(cell: Cell, result: dict[str, Any]) -> dict[str, Any]:
-    import recfair
+    from importlib.metadata import version
 
     split = cell.split
     return {
@@ -68,7 +70,7 @@ def _cell_row(cell: Cell, result: dict[str, Any]) -> dict[str, Any]:
         "model": cell.model, "params": cell.params, "mitigation": cell.mitigation,
         "mitigation_params": cell.mitigation_params, "seed": cell.seed, "started": result.get("started"),
         "seconds": {k: round(v, 3) for k, v in result.get("seconds", {}).items()},
-        "versions": _versions(recfair.__version__), "config": cell.resolved,
+        "versions": _versions(version("recfair")), "config": cell.resolved,
     }
 
 
@@ -80,23 +82,24 @@ def _versions(recfair_version: str) -> dict[str, str]:
             "pandas": pd.__version__, "torch": torch.__version__}
 
 
-def _commit(store: Store, cell: Cell, result: dict[str, Any], on_step: Callable | None) -> bool:
-    """Store a finished cell (done or failed); return whether it is done."""
+def _commit(writer: StoreWriter, cell: Cell, result: dict[str, Any], on_step: Callable | None) -> bool:
+    """Store a finished cell (done or failed) in one short session; return whether it is done."""
     row = _cell_row(cell, result)
     if result.get("error"):
         log.warning("cell %s (%s, seed %s) failed: %s", cell.cell_id, cell.label, cell.seed, result["error"])
-        store.record_failure(row, result["error"])
+        writer.record_failure(row, result["error"])
         return False
-    work = store.staging_dir(cell.cell_id)
-    for name, data in result["files"].items():
-        target = work / name
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(data)
-    store.commit_cell(row, result["tables"], work, on_step=on_step)
+    with writer.session() as store:
+        work = store.staging_dir(cell.cell_id)
+        for name, data in result["files"].items():
+            target = work / name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(data)
+        store.commit_cell(row, result["tables"], work, on_step=on_step)
     return True
 
 
-def _parent_bytes(store: Store, cell: Cell) -> bytes | None:
+def _parent_bytes(store: StoreWriter, cell: Cell) -> bytes | None:
     if cell.parent_id is None:
         return None
     return (store.cells_dir / cell.parent_id / RECS_FILE).read_bytes()
@@ -139,10 +142,11 @@ def _kind(cell: Cell) -> str:
     return f"{cell.model} / {cell.stage or NONE}"
 
 
-def _schedule(store: Store, todo: list[Cell], backend: Any, threads: int, progress: _Progress,
+def _schedule(store: StoreWriter, todo: list[Cell], backend: Any, threads: int, progress: _Progress,
               result: StudyResult, on_step: Callable | None) -> None:
     """Run ``todo`` on ``backend``: parents before children, up to ``backend.capacity`` at a time."""
-    failed = {cid for cid, status in zip(store.status()["cell_id"], store.status()["status"]) if status == "failed"}
+    stat = store.status()
+    failed = {cid for cid, status in zip(stat["cell_id"], stat["status"]) if status == "failed"}
     done = store.done_ids()
     waiting = list(todo)
     running: dict[Any, Cell] = {}
@@ -188,25 +192,32 @@ def compare_pairs(cells: list[Cell]) -> list[tuple[str, str]]:
     return pairs
 
 
-def _compare(store: Store, config: StudyConfig, cells: list[Cell]) -> None:
-    """Store the missing comparisons between done cells (deterministic: seeded by the cell's seed)."""
+def _compare(writer: StoreWriter, config: StudyConfig, cells: list[Cell]) -> None:
+    """Store the missing comparisons between done cells (deterministic: seeded by the cell's seed).
+
+    Each pair's rows are read in one short session and written in another, so
+    readers get the store in between.
+    """
     import warnings
 
     from recfair.fairness.compare import compare_users
 
-    done = store.done_ids()
-    have = store.table("comparisons")[["cell_a", "cell_b"]].drop_duplicates()
+    with writer.session() as store:
+        done = store.done_ids()
+        have = store.table("comparisons")[["cell_a", "cell_b"]].drop_duplicates()
     stored = set(zip(have["cell_a"], have["cell_b"]))
     seeds = {c.cell_id: c.seed for c in cells}
     for a, b in compare_pairs(cells):
         if a not in done or b not in done or (a, b) in stored:
             continue
+        with writer.session() as store:
+            per_a, per_b, groups = store.per_user(a), store.per_user(b), store.user_groups(a)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)
-            res = compare_users(store.per_user(a), store.per_user(b), store.user_groups(a),
-                                metrics=config.metric_columns(), n_bootstrap=config.audit.n_bootstrap,
+            res = compare_users(per_a, per_b, groups, metrics=config.metric_columns(),
+                                n_bootstrap=config.audit.n_bootstrap,
                                 n_permutations=config.audit.n_permutations, seed=seeds[b])
-        store.put_comparison(a, b, {"comparisons": res.groups, "comparison_gaps": res.gaps})
+        writer.put_comparison(a, b, {"comparisons": res.groups, "comparison_gaps": res.gaps})
 
 
 def run_study(
@@ -249,12 +260,14 @@ def run_study(
     root = Path(out if out is not None else config.out)
     threads = threads or (1 if (ray_address or use_ray) else default_threads(workers))
     cache = os.environ.get("RECFAIR_CACHE") or str(default_cache_dir().parent)
-    with Store(root) as store:
-        store.set_meta("config", config.model_dump(mode="json", by_alias=True))
-        store.set_meta("title", config.name)
-        store.set_meta("plan", [{"cell_id": c.cell_id, "model": c.model, "mitigation": c.mitigation, "seed": c.seed}
-                                for c in cells])
-        stat = dict(zip(store.status()["cell_id"], store.status()["status"]))
+    with StoreWriter(root) as writer:
+        with writer.session() as store:
+            store.set_meta("config", config.model_dump(mode="json", by_alias=True))
+            store.set_meta("title", config.name)
+            store.set_meta("plan", [{"cell_id": c.cell_id, "model": c.model, "mitigation": c.mitigation,
+                                     "seed": c.seed} for c in cells])
+            frame = store.status()
+        stat = dict(zip(frame["cell_id"], frame["status"]))
         skip = {"done"} | (set() if retry_failed else {"failed"})
         todo = [c for c in cells if stat.get(c.cell_id) not in skip]
         result = StudyResult(root=root, planned=len(cells), skipped=len(cells) - len(todo))
@@ -262,11 +275,11 @@ def run_study(
         backend = make_backend(workers, ray_address, use_ray, cache) if todo else None
         try:
             if backend is not None:
-                _schedule(store, todo, backend, threads, bar, result, on_step)
+                _schedule(writer, todo, backend, threads, bar, result, on_step)
         finally:
             bar.close()
             if backend is not None:
                 backend.close()
-        _compare(store, config, cells)
+        _compare(writer, config, cells)
     result.seconds = time.perf_counter() - t0
     return result

@@ -28,6 +28,7 @@ import json
 import logging
 import os
 import shutil
+import time
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
 
@@ -54,7 +55,7 @@ from recfair.study.schema import CELL_TABLES, PAIR_TABLES, SCHEMA, SCHEMA_VERSIO
 log = logging.getLogger(__name__)
 
 __all__ = [
-    "BAD_CELL_ID", "CELL_DONE", "EXTRA_COLUMN", "MISSING_COLUMN", "NOT_DONE", "NO_STORE", "READ_ONLY",
+    "BAD_CELL_ID", "CELL_DONE", "EXTRA_COLUMN", "MISSING_COLUMN", "NOT_DONE", "NO_STORE", "READ_ONLY", "READ_WAIT",
     "STATUS_COLUMNS", "STORE_FILE", "STORE_LOCKED", "UNKNOWN_CELL_KEY", "UNKNOWN_TABLE", "Store",
 ]
 
@@ -64,6 +65,9 @@ STAGING_PREFIX = ".tmp-"
 STATUS_COLUMNS = ("cell_id", "model", "mitigation", "seed", "status", "error")
 
 STORE_LOCKED = "The study store {path} is open for writing in another process; a store has one writer at a time."
+#: Seconds a reader (status, report, compare) retries while a runner commits a cell.
+READ_WAIT = 30.0
+LOCK_POLL = 0.1
 NO_STORE = "No study store at {path}. Run a study first (recfair study run FILE --out DIR)."
 CELL_DONE = "Cell {cell_id} is already stored as done; a done cell is never written twice."
 NOT_DONE = "Cell {cell_id} is not a done cell of this store (comparisons need two done cells)."
@@ -79,6 +83,10 @@ class Store:
         The study folder; ``study.duckdb`` and ``cells/`` live in it (created when writing).
     read_only : bool
         Open an existing store for reading only (the report does); no recovery runs.
+    wait : float, optional
+        Seconds to keep retrying while another process holds the file (a runner
+        holds it only while it commits a cell).  Default: :data:`READ_WAIT` for
+        readers, 0 for writers.
 
     Attributes
     ----------
@@ -86,8 +94,7 @@ class Store:
         Folders deleted on open (staging folders and cell folders without a done row).
     """
 
-    def __init__(self, root: str | Path, *, read_only: bool = False) -> None:
-        duckdb = require("duckdb", extra="report", feature="The study store")
+    def __init__(self, root: str | Path, *, read_only: bool = False, wait: float | None = None) -> None:
         self.root = Path(root)
         self.path = self.root / STORE_FILE
         self.cells_dir = self.root / CELLS_DIR
@@ -96,18 +103,27 @@ class Store:
             raise RecfairError(NO_STORE.format(path=self.path))
         if not read_only:
             self.cells_dir.mkdir(parents=True, exist_ok=True)
-        try:
-            self.con = duckdb.connect(str(self.path), read_only=read_only)
-        except duckdb.IOException as exc:
-            if "lock" in str(exc).lower():
-                raise RecfairError(STORE_LOCKED.format(path=self.path)) from exc
-            raise
+        self.con = self._connect(READ_WAIT if wait is None and read_only else (wait or 0.0))
         self.recovered: tuple[str, ...] = ()
         if not read_only:
             self._create()
             self.recovered = self._recover()
 
     # ------------------------------------------------------------ lifecycle
+    def _connect(self, wait: float) -> Any:
+        """A DuckDB connection; retried for ``wait`` seconds while another process holds the file lock."""
+        duckdb = require("duckdb", extra="report", feature="The study store")
+        deadline = time.monotonic() + wait
+        while True:
+            try:
+                return duckdb.connect(str(self.path), read_only=self.read_only)
+            except duckdb.IOException as exc:
+                if "lock" not in str(exc).lower():
+                    raise
+                if time.monotonic() >= deadline:
+                    raise RecfairError(STORE_LOCKED.format(path=self.path)) from exc
+                time.sleep(LOCK_POLL)
+
     def __enter__(self) -> "Store":
         return self
 

@@ -73,11 +73,13 @@ class RandomRecommender(Recommender):
         seed: Seed = 0
 
     def fit(self, train, valid=None, *, sample_weight=None, penalty=None) -> "RandomRecommender":
+        """Record the training set's sizes and seen items only (nothing is learned); a ``penalty`` is refused."""
         check_no_penalty(self, penalty)
         self._start_fit(train, sample_weight)
         return self
 
     def score(self, users: np.ndarray) -> np.ndarray:
+        """Uniform scores on [0, 1) hashed from (``seed``, user, item): a user gets the same row in any batch."""
         users = self._check_users(users)
         with np.errstate(over="ignore"):
             base = _mix64(np.uint64(self.seed & 0xFFFFFFFFFFFFFFFF) * _GOLDEN + _GOLDEN)
@@ -115,6 +117,7 @@ class PopularityRecommender(Recommender):
     uses_sample_weight = True
 
     def fit(self, train, valid=None, *, sample_weight=None, penalty=None) -> "PopularityRecommender":
+        """Count each item's distinct training users (with ``sample_weight``: sum their mean weights); no ``penalty``."""
         check_no_penalty(self, penalty)
         self._start_fit(train, sample_weight)
         if sample_weight is None:
@@ -126,6 +129,7 @@ class PopularityRecommender(Recommender):
         return self
 
     def score(self, users: np.ndarray) -> np.ndarray:
+        """The same popularity row (``item_scores_``) for every user, cold users included."""
         users = self._check_users(users)
         return np.broadcast_to(self.item_scores_, (len(users), self.n_items_)).copy()
 

@@ -65,6 +65,10 @@ class ItemKNNRecommender(Recommender):
         min_similarity: float = Field(0.0, description="similarities at or below this value are dropped")
 
     def fit(self, train, valid=None, *, sample_weight=None, penalty=None) -> "ItemKNNRecommender":
+        """Build the pruned item–item cosine matrix ``similarity_`` from the (weighted) interactions.
+
+        A ``penalty`` is refused; ``valid`` is not used.
+        """
         check_no_penalty(self, penalty)
         self._start_fit(train, sample_weight)
         k, shrink = self.neighbors, self.shrink
@@ -78,6 +82,7 @@ class ItemKNNRecommender(Recommender):
         return self
 
     def score(self, users: np.ndarray) -> np.ndarray:
+        """Per item, the summed similarity to the user's training items (``seen_ @ similarity_``)."""
         users = self._check_users(users)
         s = self.seen_[users] @ self.similarity_
         return s.toarray().astype(np.float32, copy=False)

@@ -37,7 +37,11 @@ class _FactorTask(TrainingTask):
         self.n_examples = train.n_interactions
 
     def param_groups(self) -> list[dict[str, Any]]:
-        return [{"params": list(self.params.values())}]
+        sparse = self.model._sparse_params
+        return [
+            {"params": [v for k, v in self.params.items() if k in sparse], "sparse": True},
+            {"params": [v for k, v in self.params.items() if k not in sparse]},
+        ]
 
     def start_epoch(self, epoch: int) -> None:
         self.epoch_inputs = self.model._epoch_inputs(self.inputs, self.generator)
@@ -69,6 +73,8 @@ class _FactorRecommender(Recommender):
     _valid_mode: ClassVar[str] = "max"
     _valid_name: ClassVar[str] = "ndcg@10"
     _state_keys: ClassVar[tuple[str, ...]] = ()
+    # tables read only through row gathers: sparse gradients and lazy Adam, so a step costs O(batch·d)
+    _sparse_params: ClassVar[tuple[str, ...]] = ()
     default_threads = 1  # fastest for these small ops, and no stall on a busy machine
     accepts_penalty = True
     uses_sample_weight = True
@@ -112,6 +118,10 @@ class _FactorRecommender(Recommender):
 
     def _epoch_inputs(self, inputs: dict[str, torch.Tensor], g: torch.Generator) -> dict[str, torch.Tensor]:
         return inputs
+
+    def _rows(self, p: dict[str, torch.Tensor], name: str, idx: torch.Tensor) -> torch.Tensor:
+        """Rows ``idx`` of parameter ``name`` (a sparse gradient when it is one of ``_sparse_params``)."""
+        return tk.gather_rows(p[name], idx, name in self._sparse_params)
 
     # ------------------------------------------------------------- state
     def _store(self, arrays: dict[str, np.ndarray]) -> None:
@@ -163,6 +173,7 @@ class MFRecommender(_FactorRecommender):
     _valid_mode = "min"
     _valid_name = "rmse"
     _state_keys = ("user_factors", "item_factors", "user_bias", "item_bias", "global_bias")
+    _sparse_params = ("user_factors", "item_factors", "user_bias", "item_bias")
 
     class Config(ComponentConfig):
         """Hyper-parameters of :class:`MFRecommender`."""
@@ -195,10 +206,10 @@ class MFRecommender(_FactorRecommender):
         out["ratings"] = torch.as_tensor(train.rating.astype(np.float32))
         return out
 
-    @staticmethod
-    def _predict_t(p: dict[str, torch.Tensor], u: torch.Tensor, i: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        pu, qi = tk.gather_rows(p["user_factors"], u), tk.gather_rows(p["item_factors"], i)
-        bu, bi = tk.gather_rows(p["user_bias"], u), tk.gather_rows(p["item_bias"], i)
+    def _predict_t(self, p: dict[str, torch.Tensor], u: torch.Tensor, i: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        rows = self._rows
+        pu, qi = rows(p, "user_factors", u), rows(p, "item_factors", i)
+        bu, bi = rows(p, "user_bias", u), rows(p, "item_bias", i)
         return p["global_bias"] + bu + bi + (pu * qi).sum(1), pu, qi, bu, bi
 
     def _batch_loss(self, p, inputs, idx, want_batch):
@@ -278,6 +289,7 @@ class BPRRecommender(_FactorRecommender):
     _valid_mode = "max"
     _valid_name = "ndcg@10"
     _state_keys = ("user_factors", "item_factors", "item_bias")
+    _sparse_params = ("user_factors", "item_factors", "item_bias")
 
     class Config(ComponentConfig):
         """Hyper-parameters of :class:`BPRRecommender`."""
@@ -322,17 +334,17 @@ class BPRRecommender(_FactorRecommender):
 
     def _batch_loss(self, p, inputs, idx, want_batch):
         u, i, cand = inputs["users"][idx], inputs["items"][idx], inputs["negatives"][idx]
-        rows = tk.gather_rows
-        pu, qi, bi = rows(p["user_factors"], u), rows(p["item_factors"], i), rows(p["item_bias"], i)
+        rows = self._rows
+        pu, qi, bi = rows(p, "user_factors", u), rows(p, "item_factors", i), rows(p, "item_bias", i)
         if cand.shape[1] == 1:
             j = cand[:, 0]
         else:  # dynamic negative sampling: train against the highest-scored candidate
             with torch.no_grad():
                 flat = cand.reshape(-1)
-                qc = rows(p["item_factors"], flat).view(*cand.shape, -1)
-                sc = torch.einsum("bd,bmd->bm", pu, qc) + rows(p["item_bias"], flat).view(cand.shape)
+                qc = rows(p, "item_factors", flat).view(*cand.shape, -1)
+                sc = torch.einsum("bd,bmd->bm", pu, qc) + rows(p, "item_bias", flat).view(cand.shape)
                 j = cand.gather(1, sc.argmax(1, keepdim=True)).squeeze(1)
-        qj, bj = rows(p["item_factors"], j), rows(p["item_bias"], j)
+        qj, bj = rows(p, "item_factors", j), rows(p, "item_bias", j)
         x_ui = (pu * qi).sum(1) + bi
         x_uj = (pu * qj).sum(1) + bj
         losses = torch.nn.functional.softplus(x_uj - x_ui)  # = −log σ(x_ui − x_uj)

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import Any, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 import numpy as np
 
@@ -40,6 +40,10 @@ from recfair.models.config import (
 )
 from recfair.models.generative.vocab import BOS_ID, PAD_ID, SEP_ID, ProfileVocab
 
+if TYPE_CHECKING:  # torch and transformers are optional, imported lazily
+    import torch
+    from transformers import GPT2LMHeadModel
+
 log = logging.getLogger(__name__)
 
 VOCAB_KEY = "vocab.json"  # stored as a uint8 tensor so everything stays in one safetensors file
@@ -54,7 +58,9 @@ def _torch():
     return require("torch", extra="llm", feature="The built-in generative recommender")
 
 
-def build_network(vocab_size: int, n_positions: int, embedding_size: int, n_layers: int, n_heads: int, dropout: float):
+def build_network(
+    vocab_size: int, n_positions: int, embedding_size: int, n_layers: int, n_heads: int, dropout: float
+) -> GPT2LMHeadModel:
     """A randomly initialised ``GPT2LMHeadModel`` with tied input/output embeddings."""
     transformers = require("transformers", extra="llm", feature="The built-in generative recommender")
     cfg = transformers.GPT2Config(
@@ -85,7 +91,7 @@ def fit_length(seq: np.ndarray, limit: int, prefix: int) -> np.ndarray:
     return seq[-limit:]
 
 
-def left_pad(seqs: Sequence[np.ndarray]):
+def left_pad(seqs: Sequence[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Left-padded ``input_ids``, ``attention_mask`` and ``position_ids`` tensors."""
     torch = _torch()
     width = max(len(s) for s in seqs)
@@ -262,6 +268,7 @@ class GenerativeRecommender(Recommender):
         return out
 
     def score(self, users: np.ndarray) -> np.ndarray:
+        """Item logits after each user's prompt (stored profile + latest training items, see :meth:`prompt_ids`)."""
         users = self._check_users(users)
         return self.score_ids(self.prompt_ids(users))
 

@@ -17,11 +17,14 @@ set (e.g. the user's training items):
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 
 from recfair.errors import RecfairError
+
+if TYPE_CHECKING:  # torch is optional, used through the model passed in
+    import torch
 
 EMPTY_TITLE = "Item {item} has an empty token sequence; every catalogue item needs at least one token."
 SEP_IN_TITLE = "The separator token {sep} occurs inside the token sequence of item {item}; choose another separator."
@@ -230,7 +233,10 @@ def parse_trie_output(trie: TitleTrie, tokens: Sequence[int], eos_id: int, k: in
     return items[:k]
 
 
-def generate_constrained(net, input_ids, attention_mask, constraint, *, max_new_tokens: int, num_beams: int = 1, eos_token_id: int | None = None, pad_token_id: int = 0):
+def generate_constrained(
+    net, input_ids, attention_mask, constraint, *, max_new_tokens: int, num_beams: int = 1,
+    eos_token_id: int | None = None, pad_token_id: int = 0,
+) -> torch.Tensor:
     """Deterministic (greedy / beam) constrained ``generate``; returns the new tokens ``(n, ≤ max_new_tokens)``."""
     from transformers import LogitsProcessorList
 

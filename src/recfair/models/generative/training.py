@@ -100,12 +100,15 @@ class GenerativeTask(TrainingTask):
         self.generator = tk.make_generator(model.seed)
 
     def param_groups(self) -> list[dict]:
+        """Every network parameter in one group (AdamW settings come from the trainer)."""
         return [{"params": list(self.net.parameters())}]
 
     def start_epoch(self, epoch: int) -> None:
+        """Put the network in training mode (dropout on)."""
         self.net.train()
 
     def batches(self, epoch: int) -> list[np.ndarray]:
+        """Window indices grouped by similar length, in an order shuffled by the task's seeded RNG."""
         return _batches(self.lengths, self.model.batch_size, self.rng)
 
     def _inputs(self, b: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -127,6 +130,11 @@ class GenerativeTask(TrainingTask):
         return ids, tgt, wgt, np.asarray([w[0] for w in ws])
 
     def step(self, b: np.ndarray, with_penalty: bool) -> Step:
+        """Next-item cross-entropy of every target in windows ``b``, weighted per interaction.
+
+        Profile tokens are swapped for neutral ones at rate ``profile_dropout``; with
+        ``with_penalty`` the step carries a :class:`PenaltyBatch` of the targets' logits.
+        """
         import torch
 
         model, net = self.model, self.net
@@ -153,6 +161,7 @@ class GenerativeTask(TrainingTask):
         return Step(ce, penalty_batch=batch, weights=torch.from_numpy(wgt[tgt >= 0]), reduction="weighted")
 
     def validate(self) -> float:
+        """nDCG@10 on ``valid`` of the current network (training items excluded)."""
         from recfair.models.torch_kit import ndcg_at_k
 
         self.net.eval()
@@ -161,9 +170,11 @@ class GenerativeTask(TrainingTask):
         return ndcg_at_k(recs.items, recs.users, self.valid.matrix)
 
     def state(self) -> dict:
+        """The network's ``state_dict``."""
         return self.net.state_dict()
 
     def load_state(self, state: dict) -> None:
+        """Load a ``state_dict`` returned by :meth:`state` into the network."""
         self.net.load_state_dict(state)
 
 

@@ -52,6 +52,7 @@ class ProfileVocab:
         return cls(tuple(kept), values, edges, tuple(str(i) for i in dataset.item_ids))
 
     def to_json(self) -> dict[str, Any]:
+        """The vocabulary as a JSON-ready dict (saved with the model; read back by :meth:`from_json`)."""
         return {
             "fields": list(self.fields),
             "values": {f: list(v) for f, v in self.values.items()},
@@ -61,6 +62,7 @@ class ProfileVocab:
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> "ProfileVocab":
+        """Rebuild a vocabulary from the dict written by :meth:`to_json`."""
         return cls(
             tuple(data["fields"]),
             {f: tuple(v) for f, v in data["values"].items()},
@@ -71,9 +73,14 @@ class ProfileVocab:
     # ------------------------------------------------------------- layout
     @property
     def n_items(self) -> int:
+        """Number of item tokens (the catalogue size)."""
         return len(self.item_ids)
 
     def field_offset(self, f: str) -> int:
+        """Id of field ``f``'s neutral token; its value tokens follow at ``offset + 1 + value index``.
+
+        Raises :class:`RecfairError` for a field the vocabulary does not hold.
+        """
         off = len(SPECIAL_TOKENS)
         for g in self.fields:
             if g == f:
@@ -83,10 +90,12 @@ class ProfileVocab:
 
     @property
     def item_offset(self) -> int:
+        """Id of the first item token: item index ``i`` has token id ``item_offset + i``."""
         return len(SPECIAL_TOKENS) + sum(1 + len(self.values[f]) for f in self.fields)
 
     @property
     def size(self) -> int:
+        """Number of tokens: special, profile (neutral + values per field) and item tokens."""
         return self.item_offset + self.n_items
 
     @property
@@ -120,6 +129,7 @@ class ProfileVocab:
         raise RecfairError(UNKNOWN_VALUE.format(value=value, field=f, choices=", ".join(self.values[f])))
 
     def token_id(self, f: str, value: Any) -> int:
+        """Token id of field ``f`` set to ``value`` (raw value or label; ``None``/NaN → the neutral token)."""
         lab = self.label(f, value)
         return self.field_offset(f) + (0 if lab == NEUTRAL else 1 + self.values[f].index(lab))
 

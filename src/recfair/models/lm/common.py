@@ -337,6 +337,7 @@ class LMRecommender(Recommender):
 
     # ---------------------------------------------------------------- score
     def score(self, users: np.ndarray) -> np.ndarray:
+        """Scores from the fitted text model, computed with ``runtime.threads`` torch threads."""
         users = self._check_users(users)
         with self._threads():
             return self._score_known(users)

@@ -89,6 +89,7 @@ class LMFrozenConfig(HistoryConfig):
     id_dropout: Fraction = Field(0.0, description="training-time dropout of item-id parts")
     use_item_ids: bool = Field(True, description="learn id embeddings next to the text")
     use_profile: bool = Field(True, description="add the profile pathway to the user tower")
+    warm_start: bool = Field(False, description="a re-fit continues from the current weights (same catalogue size)")
     patience: Patience = 3
     seed: Seed = 0
 

@@ -25,11 +25,14 @@ import logging
 import os
 import time
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 
 from recfair.errors import RecfairError, check_positive_int
+
+if TYPE_CHECKING:  # sentence-transformers is optional, imported lazily
+    from sentence_transformers import SentenceTransformer
 
 log = logging.getLogger(__name__)
 
@@ -92,6 +95,7 @@ def model_key(path: Path, *, normalize: bool) -> str:
 
 
 def text_key(text: str) -> bytes:
+    """Cache key of one text: the SHA-1 digest of its UTF-8 bytes."""
     return hashlib.sha1(text.encode("utf-8")).digest()
 
 
@@ -146,12 +150,13 @@ class TextEncoder:
     # ---------------------------------------------------------------- model
     @property
     def cache_path(self) -> Path | None:
+        """This model's embedding cache folder (cache root / model key); ``None`` when caching is off."""
         if self.cache_dir is False:
             return None
         root = default_cache_dir() if self.cache_dir in (None, True) else Path(self.cache_dir).expanduser()
         return root / self.key
 
-    def load_model(self):
+    def load_model(self) -> SentenceTransformer:
         """The underlying ``SentenceTransformer`` (loaded once, offline)."""
         if self._st is None:
             os.environ.setdefault("HF_HUB_OFFLINE", "1")

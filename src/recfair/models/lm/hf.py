@@ -84,13 +84,19 @@ class TextTower(torch.nn.Module):
 
     @property
     def dimension(self) -> int:
+        """Embedding size: the encoder's hidden size."""
         return int(self.model.config.hidden_size)
 
     @property
     def device(self) -> torch.device:
+        """Device of the encoder's weights (inputs are moved there)."""
         return next(self.model.parameters()).device
 
     def forward(self, texts: Sequence[str]) -> torch.Tensor:
+        """Mean-pooled last token states of ``texts``: ``(n, hidden)``, with gradients.
+
+        Texts are truncated to ``max_length`` tokens; rows are L2-normalised when ``normalize``.
+        """
         batch = self.tokenizer(list(texts), padding=True, truncation=True, max_length=self.max_length,
                                return_tensors="pt")
         batch = {k: v.to(self.device) for k, v in batch.items()}
@@ -115,6 +121,10 @@ class TextTower(torch.nn.Module):
         return {n: p.detach().float().cpu().numpy() for n, p in self.model.named_parameters() if p.requires_grad}
 
     def load_trainable_state(self, state: dict[str, np.ndarray]) -> None:
+        """Copy tensors saved by :meth:`trainable_state` into the encoder in place.
+
+        Raises :class:`RecfairError` when a trainable tensor is missing or a saved one is unknown.
+        """
         params = dict(self.model.named_parameters())
         missing = [n for n, p in params.items() if p.requires_grad and n not in state]
         if missing:

@@ -191,6 +191,9 @@ class LMFrozenRecommender(LMRecommender):
         Switch the learned id embeddings / the profile pathway off.
     fold_in_epochs:
         Adam steps (learning rate 0.01) fitting the id parts of new items in :meth:`observe`.
+    warm_start:
+        A later ``fit`` continues from the current tower weights instead of a fresh
+        initialisation (the simulator's periodic re-fine-tuning).
     patience:
         Epochs without validation nDCG@10 improvement before stopping (with ``valid``).
     encoder, encoder_batch_size:
@@ -226,6 +229,10 @@ class LMFrozenRecommender(LMRecommender):
         return self
 
     def _build_net(self) -> _Towers:
+        old = getattr(self, "net_", None)
+        if self.warm_start and old is not None and old.item_text.in_features == self.item_emb_.shape[1] \
+                and (not old.use_item_ids or old.item_id.shape == (self.n_items_, self.embedding_size)):
+            return old  # warm start: continue from the current weights (periodic re-fine-tuning)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(self.seed)
             return _Towers(self.item_emb_.shape[1], self.embedding_size, self.n_items_,
