@@ -26,8 +26,10 @@ data: $(STAMP)
 # The default study (ML-100K, 7 models × none / in- / post-processing × 3 seeds), then its report.
 # Re-running resumes: cells already in runs/study-default/study.duckdb are skipped.
 DEMO_DIR ?= runs/study-default
+# Cells run at once, one torch thread each (one per core of the 2-core reference machine).
+DEMO_WORKERS ?= 2
 demo: data
-	$(BIN)/recfair study run src/recfair/study/presets/default.toml --out $(DEMO_DIR)
+	$(BIN)/recfair study run src/recfair/study/presets/default.toml --out $(DEMO_DIR) --workers $(DEMO_WORKERS)
 	$(BIN)/recfair report $(DEMO_DIR) -o $(DEMO_DIR)/report.html
 
 test: data

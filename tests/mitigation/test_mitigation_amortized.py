@@ -125,3 +125,16 @@ def test_same_input_same_output_and_padding():
     assert a.items.tolist() == b.items.tolist()
     assert a.items[0, 2] == -1 and np.isnan(a.scores[0, 2])
     assert sorted(a.items[1].tolist()) == [1, 2, 4]
+
+
+def test_precomputed_item_codes_give_the_same_lists():
+    from recfair.mitigation.amortized import BAD_CODES
+    from recfair.mitigation.rerank import item_group_codes
+
+    ds = popularity_world()
+    given = AmortizedExposureReRanker(target=0.5, lambda_=1.0, item_codes=item_group_codes(ds, "popularity"))
+    assert given.rerank(CAND, ds, 3).items.tolist() == [[3, 0, 4]]
+    short = AmortizedExposureReRanker(item_codes=(np.zeros(3, dtype=np.int64), ["head", "tail"]))
+    with pytest.raises(RecfairError) as exc:
+        short.rerank(CAND, ds, 3)
+    assert str(exc.value) == BAD_CODES.format(n=3, n_items=ds.n_items)

@@ -62,7 +62,7 @@ def test_rerank_bad_input(run_dir):
     res = subprocess.run([sys.executable, "-m", "recfair", "rerank", str(run_dir), "--method", "magic"],
                          capture_output=True, text=True, timeout=120)
     assert res.returncode == 2, res.stderr
-    assert res.stderr.strip() == "Error: Unknown re-ranker 'magic'. Choose one of: ugf, fair, prefix, calibrated."
+    assert res.stderr.strip() == "Error: Unknown re-ranker 'magic'. Choose one of: ugf, fair, prefix, calibrated, amortized."
 
 
 def test_mitigations_lists_the_specs():

@@ -121,10 +121,10 @@ def test_registry_lists_every_stage_and_refuses_unknown_names():
     assert mitigation_names("penalty") == ["value", "absolute", "under", "over", "nonparity", "group-gap",
                                            "adversarial", "popularity"]
     assert mitigation_names("reweigher") == ["equal-share", "inverse", "upsample"]
-    assert mitigation_names("reranker") == ["ugf", "fair", "prefix", "calibrated"]
+    assert mitigation_names("reranker") == ["ugf", "fair", "prefix", "calibrated", "amortized"]
     with pytest.raises(RecfairError) as exc:
         create_reranker("ufg")
-    choices = "ugf, fair, prefix, calibrated"
+    choices = "ugf, fair, prefix, calibrated, amortized"
     assert str(exc.value) == UNKNOWN_RERANKER.format(name="ufg", choices=choices) + DID_YOU_MEAN.format(close="ugf")
     with pytest.raises(RecfairError) as exc:
         make_penalty("group-gaps:gender")

@@ -194,5 +194,5 @@ def test_ugf_calibrated_relevance_uses_the_calibration_set():
 def test_make_reranker():
     assert isinstance(make_reranker("ugf", epsilon=0.1), UGFReRanker)
     assert isinstance(make_reranker("FA*IR"), FairPrefixReRanker)
-    with pytest.raises(RecfairError, match="Unknown re-ranker 'x'. Choose one of: ugf, fair, prefix, calibrated."):
+    with pytest.raises(RecfairError, match="Unknown re-ranker 'x'. Choose one of: ugf, fair, prefix, calibrated, amortized."):
         make_reranker("x")

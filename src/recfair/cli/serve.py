@@ -9,7 +9,7 @@ import typer
 
 
 def serve_cmd(
-    path: Path = typer.Argument(..., help="A study folder (with --cell) or a run folder."),
+    path: Path = typer.Argument(..., metavar="DIR", help="A study folder (with --cell) or a run folder."),
     cell: Optional[str] = typer.Option(None, "--cell", help="Study cell id to serve (see `recfair study status`)."),
     host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on (keep 127.0.0.1 behind a proxy)."),
     port: int = typer.Option(8000, "--port", min=1, max=65535, help="TCP port."),
@@ -28,7 +28,7 @@ def serve_cmd(
     from recfair.serve import ServeSettings
     from recfair.serve.server import run_server
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("recfair").setLevel(logging.INFO)  # the start-up and warning lines
     settings = ServeSettings(api_key=api_key or None, n_candidates=candidates, state_dir=state_dir,
                              runtime=RuntimeOptions(threads=threads, progress=False))
     run_server(path, cell, host=host, port=port, settings=settings)

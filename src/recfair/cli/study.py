@@ -55,7 +55,7 @@ def run_cmd(
     file: Path = typer.Argument(..., help="Study config (TOML); `recfair study init FILE` writes one."),
     out: Optional[Path] = typer.Option(None, "--out", help="Study folder (default: the config's `out`)."),
     workers: int = typer.Option(1, "--workers", help="Cells run at once (process pool when > 1)."),
-    threads: Optional[int] = typer.Option(None, "--threads", help="Torch threads per cell (default cores // workers)."),
+    threads: Optional[int] = typer.Option(None, "--threads", help="Torch threads per cell (default 1; numbers do not depend on --workers)."),
     ray_address: Optional[str] = typer.Option(None, "--ray-address",
                                               help="Run cells on Ray: 'auto' joins a cluster, 'local' starts one."),
     retry_failed: bool = typer.Option(False, "--retry-failed", help="Run cells stored as failed again."),

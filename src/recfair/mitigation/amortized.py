@@ -50,12 +50,14 @@ from recfair.mitigation.rerank import (
 from recfair.models.config import ComponentConfig, Fraction
 from recfair.recommendations import PAD
 
-__all__ = ["AmortizedExposureConfig", "AmortizedExposureReRanker", "BAD_STATE", "position_weights"]
+__all__ = ["AmortizedExposureConfig", "AmortizedExposureReRanker", "BAD_CODES", "BAD_STATE", "position_weights"]
 
 BAD_STATE = (
     "Amortized-exposure state for item groups '{given}' cannot be used with item_groups='{expected}' "
     "(groups {groups}); reset the state or use the same item grouping."
 )
+
+BAD_CODES = "item_codes of AmortizedExposureReRanker hold {n} items; the data set has {n_items}."
 
 
 def position_weights(k: int) -> np.ndarray:
@@ -98,6 +100,10 @@ class AmortizedExposureReRanker(ReRanker):
     exposure:
         Initial state (data, not a hyper-parameter): ``{group: attention}`` as
         returned by :meth:`state`'s ``"exposure"``.
+    item_codes:
+        Optional ``(codes, names)`` of ``item_groups`` already computed from the
+        training set (:func:`~recfair.mitigation.rerank.item_group_codes`), so a
+        server need not recompute them per list.
 
     Attributes
     ----------
@@ -110,9 +116,10 @@ class AmortizedExposureReRanker(ReRanker):
     Config = AmortizedExposureConfig
     positional = ("target",)
 
-    def __init__(self, *args: Any, exposure: Mapping[str, float] | None = None, config: Any = None,
-                 **params: Any) -> None:
+    def __init__(self, *args: Any, exposure: Mapping[str, float] | None = None, item_codes: Any = None,
+                 config: Any = None, **params: Any) -> None:
         super().__init__(*args, config=config, **params)
+        self.item_codes = item_codes
         self.exposure_: dict[str, float] = {str(g): float(v) for g, v in (exposure or {}).items()}
         self.n_lists_ = 0
 
@@ -156,7 +163,9 @@ class AmortizedExposureReRanker(ReRanker):
 
     def _rerank(self, users, items, scores, dataset, k):
         lam = float(self.config.lambda_)
-        codes, names = item_group_codes(dataset, self.item_groups)
+        codes, names = self.item_codes if self.item_codes is not None else item_group_codes(dataset, self.item_groups)
+        if len(codes) != dataset.n_items:
+            raise RecfairError(BAD_CODES.format(n=len(codes), n_items=dataset.n_items))
         targets = self._targets(names)
         attention = np.array([self.exposure_.get(g, 0.0) for g in names], dtype=np.float64)
         weights = position_weights(k)
@@ -174,31 +183,36 @@ class AmortizedExposureReRanker(ReRanker):
     @staticmethod
     def _one_list(scores: np.ndarray, groups: np.ndarray, attention: np.ndarray, targets: np.ndarray,
                   weights: np.ndarray, lam: float) -> list[int]:
-        """Positions (into the score-sorted candidates) of one list; ``attention`` is updated in place."""
+        """Positions (into the score-sorted candidates) of one list; ``attention`` is updated in place.
+
+        Plain Python over at most ``k`` positions and a few groups: a server runs this per request.
+        """
         n = min(len(weights), len(scores))
-        rel = _relevance(scores) if len(scores) else scores
-        floor = (1.0 - lam) * float(weights[:n] @ rel[:n]) - 1e-12
-        free = list(range(len(scores)))  # remaining candidates, best first
+        rel = _relevance(scores).tolist() if len(scores) else []
+        w, grp, att = weights.tolist(), groups.tolist(), attention.tolist()
+        floor = (1.0 - lam) * sum(w[t] * rel[t] for t in range(n)) - 1e-12
+        constrained = [(g, float(t)) for g, t in enumerate(targets.tolist()) if not np.isnan(t)]
+        free = list(range(len(rel)))  # remaining candidates, best first
         gained, picks = 0.0, []
-        constrained = np.flatnonzero(~np.isnan(targets))
         for i in range(n):
             pick = free[0]
-            need = targets[constrained] * (attention.sum() + weights[i]) - attention[constrained]
-            for pos in np.argsort(-need, kind="stable"):
-                if need[pos] <= 0:
+            total = sum(att) + w[i]
+            for need, g in sorted(((t * total - att[g], g) for g, t in constrained), key=lambda x: (-x[0], x[1])):
+                if need <= 0:
                     break
-                cand = next((j for j in free if groups[j] == constrained[pos]), None)
+                cand = next((j for j in free if grp[j] == g), None)
                 if cand is None:  # the group has no candidate left: try the next one in deficit
                     continue
                 if cand == pick:
                     break
-                rest = [j for j in free if j != cand][: n - i - 1]
-                bound = gained + weights[i] * rel[cand] + float(weights[i + 1: i + 1 + len(rest)] @ rel[rest])
+                rest = [j for j in free[: n - i] if j != cand][: n - i - 1]
+                bound = gained + w[i] * rel[cand] + sum(w[i + 1 + t] * rel[j] for t, j in enumerate(rest))
                 if bound >= floor:
                     pick = cand
                     break
             free.remove(pick)
             picks.append(pick)
-            gained += weights[i] * rel[pick]
-            attention[groups[pick]] += weights[i]
+            gained += w[i] * rel[pick]
+            att[grp[pick]] += w[i]
+        attention[:] = att
         return picks

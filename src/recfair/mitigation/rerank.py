@@ -24,6 +24,7 @@ The user-side UGF re-ranker lives in :mod:`recfair.mitigation.ugf`.
 
 from __future__ import annotations
 
+import functools
 from typing import Annotated, Any, Literal, Union
 
 import numpy as np
@@ -162,6 +163,14 @@ def _best(heads: list, allowed) -> int | None:
     return best
 
 
+@functools.lru_cache(maxsize=256)
+def _binomial_minimums(p: float, alpha: float, k: int) -> np.ndarray:
+    """``F⁻¹(α; i, p)`` for ``i = 1..k``, cached: a server re-ranks one list per request."""
+    from scipy.stats import binom
+
+    return np.nan_to_num(binom.ppf(alpha, np.arange(1, k + 1), p), nan=0.0).astype(np.int64)
+
+
 class FairPrefixReRanker(ReRanker):
     """FA*IR-style re-ranking: a minimum number of protected items in every prefix.
 
@@ -196,12 +205,8 @@ class FairPrefixReRanker(ReRanker):
 
     def minimum_counts(self, k: int) -> np.ndarray:
         """``m(i)`` for ``i = 1..k`` (int64)."""
-        from scipy.stats import binom
-
         cfg = self.config  # re-validated: attributes may have been edited
-        p, alpha = float(cfg.p), float(cfg.alpha)
-        i = np.arange(1, k + 1)
-        return np.nan_to_num(binom.ppf(alpha, i, p), nan=0.0).astype(np.int64)
+        return _binomial_minimums(float(cfg.p), float(cfg.alpha), int(k)).copy()
 
     def _codes(self, dataset) -> np.ndarray:
         if self.item_mask is None:

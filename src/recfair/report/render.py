@@ -88,7 +88,8 @@ def report_context(store: Store) -> dict:
     """Everything the template shows, computed from the store's tables."""
     tables = {name: store.table(name) for name in SCHEMA if name != "meta"}
     all_cells = store.cells()
-    cells = cell_frame(all_cells)
+    every = cell_frame(all_cells)
+    cells = every[every["cell_id"].isin(tables["user_metrics"]["cell_id"])]  # probe / simulation cells list no items
     metric = primary_metric(tables)
     meta = store.meta()
     config = meta.get("config")
@@ -104,8 +105,8 @@ def report_context(store: Store) -> dict:
         "tradeoff": tradeoff_section(tables, cells, metric),
         "bars": group_bar_sections(tables, cells, metric),
         "lorenz": lorenz_section(tables, cells),
-        "probe": probe_table(tables, cells),
-        "drift": drift_sections(tables, cells),
+        "probe": probe_table(tables, every),
+        "drift": drift_sections(tables, every),
         "provenance": provenance_table(all_cells),
         "config": json.dumps(config, indent=2, sort_keys=True) if isinstance(config, (dict, list)) else config,
     }

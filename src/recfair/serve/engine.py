@@ -60,8 +60,12 @@ def served_rerankers() -> list[str]:
     return [n for n in mitigation_names("reranker") if n not in JOINT_RERANKERS]
 
 
-def build_reranker(spec: RerankSpec) -> tuple[str, Any]:
-    """``(registry name, re-ranker)`` from a request's ``rerank`` object, every parameter type-checked."""
+def build_reranker(spec: RerankSpec, served: Any = None) -> tuple[str, Any]:
+    """``(registry name, re-ranker)`` from a request's ``rerank`` object, every parameter type-checked.
+
+    With ``served``, item groups already computed for it are handed to the
+    re-rankers that accept them (not recomputed per request).
+    """
     from recfair.mitigation.registry import create_reranker, get_mitigation_class, resolve_mitigation_name
 
     choices = ", ".join(served_rerankers())
@@ -80,9 +84,21 @@ def build_reranker(spec: RerankSpec) -> tuple[str, Any]:
             raise ServeError(UNKNOWN_RERANK_PARAM.format(key=key, method=name, valid=valid))
         params[key] = value
     try:
-        return name, create_reranker(name, **params)
+        reranker = create_reranker(name, **params)
     except RecfairError as exc:
         raise ServeError(str(exc)) from exc
+    if served is not None:
+        _precomputed(name, reranker, served)
+    return name, reranker
+
+
+def _precomputed(name: str, reranker: Any, served: Any) -> None:
+    """Hand the served model's cached popularity groups to re-rankers that take them as data."""
+    if name == "fair" and reranker.item_groups == "popularity":
+        codes, names = served.item_groups["popularity"]
+        reranker.item_mask = codes == names.index("tail")  # the same protected items, not recomputed
+    elif name == "amortized":
+        reranker.item_codes = served.item_groups[reranker.item_groups]
 
 
 def examples(ids: np.ndarray) -> str:
@@ -122,7 +138,9 @@ def _known_user(served: Any, user_id: str, n: int, allowed: np.ndarray | None) -
         raise ServeError(UNKNOWN_USER.format(user_id=user_id, n=len(served.user_ids),
                                              examples=examples(served.user_ids)), status=404)
     users = np.array([u], dtype=np.int64)
-    return rank_scores(users, model.score(users), n, seen=model.seen_[users], allowed=allowed)
+    seen = model.seen_
+    history = seen.indices[seen.indptr[u]: seen.indptr[u + 1]]  # one row: cheaper than slicing the matrix
+    return rank_scores(users, model.score(users), n, seen=[history], allowed=allowed)
 
 
 def _new_user(served: Any, req: RecommendRequest, n: int, allowed: np.ndarray | None) -> Recommendations:
@@ -143,7 +161,7 @@ def _new_user(served: Any, req: RecommendRequest, n: int, allowed: np.ndarray | 
 
 def recommend(served: Any, req: RecommendRequest, ledger: Any, n_candidates: int) -> RecommendResponse:
     """The response to one request (see the module docs); raises :class:`ServeError`."""
-    method, reranker = build_reranker(req.rerank) if req.rerank is not None else (None, None)
+    method, reranker = build_reranker(req.rerank, served) if req.rerank is not None else (None, None)
     if method in USER_RERANKERS and req.user_id is None:
         raise ServeError(NEEDS_KNOWN_USER.format(method=method))
     allowed = None

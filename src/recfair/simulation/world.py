@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from recfair.data.dataset import Dataset
 from recfair.simulation.choice import activity_probabilities
 from recfair.simulation.config import SimulationConfig
 from recfair.simulation.oracle import Oracle
@@ -37,7 +38,7 @@ LOG_COLUMNS = ("user", "item", "round", "source", "timestamp")
 class World:
     """The environment of one seed: data set, oracle, arrival rounds, activity and the initial log."""
 
-    dataset: object
+    dataset: Dataset
     oracle: Oracle
     user_round: np.ndarray
     item_round: np.ndarray
@@ -53,7 +54,7 @@ class World:
         """Boolean mask of items out by round ``t``."""
         return self.item_round <= t
 
-    def log_dataset(self, log: pd.DataFrame, name: str = "log"):
+    def log_dataset(self, log: pd.DataFrame, name: str = "log") -> Dataset:
         """The log as a :class:`~recfair.data.Dataset` in the world's index space (time = log order)."""
         return self.dataset.with_interactions(
             log["user"].to_numpy(np.int32), log["item"].to_numpy(np.int32), None,

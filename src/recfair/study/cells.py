@@ -7,7 +7,8 @@ config, the data fingerprint and :data:`CELL_FORMAT`.  Same config + same data
 Ray) are not part of the id: they change how fast a cell runs, not its numbers.
 
 Fit cells come first; a post-processing cell follows its *parent* (the
-unmitigated fit cell whose stored candidates it re-ranks, without refitting).
+unmitigated fit cell whose stored candidates it re-ranks, without refitting),
+and so does a probe cell (its parent's saved model is probed, not refitted).
 Every cell names its *baseline* (the study's baseline model, unmitigated, same
 data, split and seed) for the who-gains-who-loses comparison.
 """
@@ -27,6 +28,7 @@ from recfair.study.config_check import (
     model_grid,
     resolve_data_name,
 )
+from recfair.study.probe import PROBE
 from recfair.study.rows import canonical_json
 
 __all__ = ["CELL_FORMAT", "NONE", "Cell", "cell_id", "expand_cells"]
@@ -42,7 +44,7 @@ class Cell:
     """One unit of a study that runs, is stored, resumes and is compared."""
 
     cell_id: str
-    kind: str  # "fit" or "post"
+    kind: str  # "fit", "post" or "probe"
     dataset: str
     data_name: str
     data_options: dict[str, Any]
@@ -138,6 +140,24 @@ def _post_cells(config: StudyConfig, parents: list[Cell]) -> list[Cell]:
     return out
 
 
+def _probe_cells(config: StudyConfig, fits: list[Cell]) -> list[Cell]:
+    """One probe cell per probed seed: its parent is the unmitigated cell of the probed model."""
+    p = config.probe
+    if p is None:
+        return []
+    seeds = p.seeds or config.seeds[:1]
+    spec = p.model_dump(mode="json", exclude={"seeds"})
+    out: list[Cell] = []
+    for parent in fits:
+        if parent.model != p.model or parent.mitigation != NONE or parent.seed not in seeds:
+            continue
+        base = {k: getattr(parent, k) for k in ("dataset", "data_name", "data_options", "fingerprint", "split",
+                                                "seed", "evaluation")}
+        out.append(_make(base, kind=PROBE, model=parent.model, params=parent.params, mitigation=PROBE, stage=PROBE,
+                         mitigation_params=spec, mitigation_spec=spec, parent_id=parent.cell_id))
+    return out
+
+
 def _with_baselines(config: StudyConfig, cells: list[Cell]) -> list[Cell]:
     """Each cell with ``baseline_id``: the first unmitigated baseline-model cell of its data, split and seed."""
     from dataclasses import replace
@@ -150,7 +170,7 @@ def _with_baselines(config: StudyConfig, cells: list[Cell]) -> list[Cell]:
     out = []
     for c in cells:
         b = base.get((c.data_name, canonical_json(c.data_options), canonical_json(c.split), c.seed))
-        out.append(replace(c, baseline_id=b if b != c.cell_id else None))
+        out.append(replace(c, baseline_id=b if b != c.cell_id and c.kind != PROBE else None))
     return out
 
 
@@ -169,7 +189,7 @@ def expand_cells(config: StudyConfig, base_dir: Path | None = None) -> list[Cell
                         "fingerprint": fp, "split": split.model_dump(mode="json"), "seed": seed,
                         "evaluation": evaluation}
                 fits.extend(_fit_cells(config, base))
-    cells = fits + _post_cells(config, fits)
+    cells = fits + _post_cells(config, fits) + _probe_cells(config, fits)
     seen: dict[str, Cell] = {}
     for c in cells:  # the same resolved config twice (e.g. a grid repeating a default) runs once
         seen.setdefault(c.cell_id, c)

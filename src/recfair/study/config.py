@@ -101,9 +101,25 @@ class AuditConfig(Strict):
 
 
 class ProbeConfig(Strict):
-    """The counterfactual probe section (accepted by the schema, refused by the checks until it runs)."""
+    """The counterfactual probe: how a trained model's lists change when a user attribute changes.
 
-    users: int = Field(100, ge=1, description="users sampled for the probe")
+    One probe cell per probed seed; it loads the unmitigated cell of ``model``
+    (same data, split and seed) and probes a seeded sample of ``n_users`` test
+    users.  ``backend = "builtin"`` decodes with the built-in generative model
+    (``model = "generative"``); ``"run"`` ranks with any model that scores
+    profiles (``lm-*``).
+    """
+
+    backend: Literal["builtin", "run"] = Field("builtin", description="builtin (generative decoding) | run (profile scores)")
+    model: str = Field("generative", min_length=1, description="the study model probed (its unmitigated cell)")
+    groups: list[str] = Field(["gender", "age", "occupation"], min_length=1, description="user attributes varied")
+    k: int = Field(20, ge=1, description="list length compared")
+    n_users: int = Field(100, ge=1, description="test users sampled (seeded by `seed`)")
+    seed: int = Field(0, description="seed of the user sample")
+    seeds: list[int] | None = Field(None, min_length=1, description="study seeds probed (default: the first)")
+    decode: Literal["generate", "rank"] = Field("generate", description="builtin: constrained decoding or full ranking")
+    num_beams: int = Field(1, ge=1, description="builtin: beam width (1 = greedy)")
+    min_valid_rate: float = Field(0.9, ge=0, le=1, description="below this share of valid outputs the cell fails")
 
 
 class StudyConfig(Strict):

@@ -31,6 +31,8 @@ NOT_IN_STUDY = "model {name!r} is not one of the study's models ({choices})"
 NO_LAMBDA = "{stage} mitigation {name!r} takes no lambda (its parameters: {valid})"
 NO_GROUPS = "{stage} mitigation {name!r} takes no groups (its parameters: {valid})"
 NO_DATA = "data path {path} cannot be read ({why}); give a built-in name ({builtin}) or a readable file or folder"
+CANNOT_PROBE = "probe backend {backend!r} cannot probe model {name!r} (study models it can probe: {choices})"
+NOT_A_SEED = "probe seed {seed} is not one of the study's seeds {seeds}"
 STAGE_REGISTRY = {"pre": "reweigher", "in": "penalty", "post": "reranker"}
 
 
@@ -179,6 +181,28 @@ def _check_mitigations(config: Any) -> list[tuple[tuple, str]]:
     return problems
 
 
+def _check_probe(config: Any) -> list[tuple[tuple, str]]:
+    """The probed model is in the study and can be probed by the backend; probed seeds are study seeds."""
+    from recfair.models.registry import MODELS, get_model_class
+
+    p = config.probe
+    if p is None:
+        return []
+    if p.model not in config.models:
+        return [(("probe", "model"), NOT_IN_STUDY.format(name=p.model, choices=", ".join(config.models)))]
+    problems = []
+    cls = get_model_class(p.model) if p.model in MODELS else None
+    need = ("generate_ids",) if p.backend == "builtin" else ("score_profiles", "score_texts")
+    if cls is not None and not any(hasattr(cls, attr) for attr in need):
+        able = [n for n in config.models if n in MODELS and any(hasattr(get_model_class(n), a) for a in need)]
+        problems.append((("probe", "model"), CANNOT_PROBE.format(name=p.model, backend=p.backend,
+                                                                 choices=", ".join(able) or "none")))
+    for seed in p.seeds or ():
+        if seed not in config.seeds:
+            problems.append((("probe", "seeds"), NOT_A_SEED.format(seed=seed, seeds=config.seeds)))
+    return problems
+
+
 def _check_data(config: Any, base_dir: Path) -> list[tuple[tuple, str]]:
     """Data sets readable and loadable; every group spec assignable on every data set."""
     from recfair.data.loaders import BUILTIN_DATASETS
@@ -206,16 +230,23 @@ def _check_data(config: Any, base_dir: Path) -> list[tuple[tuple, str]]:
                         gs.assign(ds, side)
                 except RecfairError as exc:
                     problems.append((("audit", key, j), f"group {spec!r} on data set {data.name!r}: {exc}"))
+        if config.probe is not None:
+            from recfair.fairness.probe_targets import dataset_attribute_values
+
+            try:
+                dataset_attribute_values(ds, config.probe.groups)
+            except RecfairError as exc:
+                problems.append((("probe", "groups"), f"probe groups on data set {data.name!r}: {exc}"))
     return problems
 
 
 def check_study(config: Any, base_dir: Path) -> list[tuple[tuple, str]]:
     """Every problem of a schema-valid study config, as ``(key path, message)`` pairs."""
     problems = []
-    for section in ("probe", "simulation"):
-        if getattr(config, section) is not None:
-            problems.append(((section,), NOT_SUPPORTED.format(section=section)))
+    if config.simulation is not None:
+        problems.append((("simulation",), NOT_SUPPORTED.format(section="simulation")))
     problems += _check_models(config)
+    problems += _check_probe(config)
     problems += _check_mitigations(config)
     if not problems:
         problems += _check_data(config, base_dir)

@@ -24,6 +24,7 @@ import pandas as pd
 from recfair.errors import IntegrityError
 from recfair.study.config import MitigationConfig
 from recfair.study.config_check import build_mitigation, load_study_data
+from recfair.study.probe import PROBE, run_probe_cell
 
 __all__ = ["DATA_CHANGED", "MODEL_DIR", "RECS_FILE", "cell_tables", "run_cell"]
 
@@ -91,8 +92,12 @@ def _rerank(cell: dict[str, Any], split: Any, parent_recs: bytes) -> tuple[Any, 
     return recs, {"rerank": time.perf_counter() - t0}
 
 
-def cell_tables(recs: Any, split: Any, cell: dict[str, Any]) -> dict[str, pd.DataFrame]:
-    """The store rows of one cell's top-k lists: per-user metrics, groups, gaps, strata, exposure, item fairness."""
+def cell_tables(recs: Any, split: Any, cell: dict[str, Any],
+                seconds: dict[str, float] | None = None) -> dict[str, pd.DataFrame]:
+    """The store rows of one cell's top-k lists: per-user metrics, groups, gaps, strata, exposure, item fairness.
+
+    ``seconds`` (optional) receives the ``evaluate`` and ``audit`` phase times.
+    """
     import warnings
 
     from recfair.fairness import audit
@@ -104,8 +109,10 @@ def cell_tables(recs: Any, split: Any, cell: dict[str, Any]) -> dict[str, pd.Dat
 
     ev_cfg, seed, train = cell["evaluation"], cell["seed"], split.train
     k, metrics = ev_cfg["k"], ev_cfg["metrics"]
+    t0 = time.perf_counter()
     recs = recs.truncate(k)
     ev = evaluate(recs, split.test, train=train, k=k)
+    t1 = time.perf_counter()
     per_user = ev.per_user[[m for m in metrics if m in ev.per_user.columns]]
     opts = {"n_bootstrap": ev_cfg["n_bootstrap"], "seed": seed}
     with warnings.catch_warnings():
@@ -117,6 +124,8 @@ def cell_tables(recs: Any, split: Any, cell: dict[str, Any]) -> dict[str, pd.Dat
         strata = activity_strata(train, ev_cfg["strata"])
         strata_rows = [gaps_within_strata(per_user, g, strata, list(per_user.columns), **opts)
                        for g in groupings if not g.attribute.startswith("activity")]
+    if seconds is not None:
+        seconds.update({"evaluate": t1 - t0, "audit": time.perf_counter() - t1})
     raw = np.asarray(train.user_ids)[per_user.index.to_numpy()].astype(str)
     long = per_user.set_axis(raw).rename_axis("user_id").reset_index().melt("user_id", var_name="metric")
     labels = group_labels(groupings, per_user.index).set_axis(raw).rename_axis("user_id").reset_index()
@@ -139,34 +148,40 @@ def _files(work: Path) -> dict[str, bytes]:
     return {str(p.relative_to(work)): p.read_bytes() for p in sorted(work.rglob("*")) if p.is_file()}
 
 
-def run_cell(cell: dict[str, Any], parent_recs: bytes | None = None, threads: int = 1) -> dict[str, Any]:
-    """Compute one cell; return ``{cell_id, tables, files, seconds, started, error}`` (``error`` None on success)."""
+def run_cell(cell: dict[str, Any], parent_recs: bytes | dict[str, bytes] | None = None,
+             threads: int = 1) -> dict[str, Any]:
+    """Compute one cell; return ``{cell_id, tables, files, seconds, started, error}`` (``error`` None on success).
+
+    ``parent_recs``: a post-processing cell's parent candidates (Parquet bytes),
+    or a probe cell's parent model (its ``model/`` files as bytes).
+    """
     import datetime as dt
 
     import torch
 
     torch.set_num_threads(max(1, int(threads)))
     started = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
-    t0 = time.perf_counter()
+    t0, cpu0 = time.perf_counter(), time.process_time()
     out: dict[str, Any] = {"cell_id": cell["cell_id"], "started": started, "tables": {}, "files": {},
                            "seconds": {}, "error": None}
     try:
         ds, split = _split(cell)
         with tempfile.TemporaryDirectory(prefix="recfair-cell-") as tmp:
             work = Path(tmp)
-            if cell["kind"] == "post":
-                recs, seconds = _rerank(cell, split, parent_recs)
+            if cell["kind"] == PROBE:
+                tables, seconds = run_probe_cell(cell, ds, split, parent_recs, work, threads)
             else:
-                recs, seconds = _fit(cell, split, work, threads)
-            recs.save(work / RECS_FILE, dataset=ds)
-            t1 = time.perf_counter()
-            tables = cell_tables(recs, split, cell)
-            seconds["audit"] = time.perf_counter() - t1
+                if cell["kind"] == "post":
+                    recs, seconds = _rerank(cell, split, parent_recs)
+                else:
+                    recs, seconds = _fit(cell, split, work, threads)
+                recs.save(work / RECS_FILE, dataset=ds)
+                tables = cell_tables(recs, split, cell, seconds)
             out["files"] = _files(work)
         out["tables"] = {name: frame for name, frame in tables.items() if frame is not None}
     except Exception as exc:  # a failing cell is stored with its error; the study goes on
         out["error"] = f"{type(exc).__name__}: {exc}"
         out["traceback"] = traceback.format_exc()
         seconds = {}
-    out["seconds"] = {**seconds, "total": time.perf_counter() - t0}
+    out["seconds"] = {**seconds, "total": time.perf_counter() - t0, "cpu": time.process_time() - cpu0}
     return out

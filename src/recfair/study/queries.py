@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import warnings
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
@@ -19,7 +19,7 @@ from recfair.study.store import Store
 if TYPE_CHECKING:  # imported lazily at run time
     from recfair.fairness.compare import Comparison
 
-__all__ = ["NO_GROUPING", "UNKNOWN_CELL", "cell_times", "compare_cells", "study_status", "study_summary"]
+__all__ = ["NO_GROUPING", "PHASES", "UNKNOWN_CELL", "cell_times", "compare_cells", "study_status", "study_summary"]
 
 UNKNOWN_CELL = "Cell {cell_id!r} is not a done cell of {root}. Done cells: {ids}."
 NO_GROUPING = "Grouping {name!r} is not stored for cell {cell_id}. Stored groupings: {stored}."
@@ -66,20 +66,42 @@ def study_summary(root: str | Path, k: int | None = None) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def cell_times(root: str | Path) -> pd.DataFrame:
-    """Seconds per cell type (model / stage): cells, mean and total of each phase."""
+#: Phases of a cell, in the order they run (``total``: the whole cell's wall time; ``cpu``: its process CPU time).
+PHASES = ("fit", "recommend", "rerank", "probe", "evaluate", "audit", "compare", "total", "cpu")
+
+
+def _cell_type(row: Any) -> str:
+    """``model / stage`` of a stored cell (stage none, pre, in, post or probe)."""
+    config = json.loads(row.config or "{}") if isinstance(row.config, str) else {}
+    stage = (config.get("mitigation") or {}).get("stage")
+    if stage is None and row.mitigation not in (None, "none"):
+        stage = "post" if isinstance(row.parent_id, str) else "in/pre"
+    return f"{row.model} / {stage or 'none'}"
+
+
+def cell_times(root: str | Path, stat: str = "mean") -> pd.DataFrame:
+    """Seconds per cell type (model / stage) and phase: one row per type, ``cells`` then a column per phase.
+
+    ``stat`` is ``"mean"`` or ``"max"`` over the type's done cells.  ``compare``
+    is the time spent comparing the cell with the baseline and its unmitigated self.
+    """
+    from recfair.study.runner import COMPARE_SECONDS
+
     with Store(root, read_only=True) as store:
-        cells = store.cells()
+        cells, compare = store.cells(), store.meta().get(COMPARE_SECONDS) or {}
     cells = cells[cells["status"] == "done"]
     rows = []
     for r in cells.itertuples():
         secs = json.loads(r.seconds or "{}")
-        stage = "none" if r.mitigation in (None, "none") else ("post" if isinstance(r.parent_id, str) else "in/pre")
-        rows.append({"cell type": f"{r.model} / {stage}", **secs})
+        if r.cell_id in compare:
+            secs["compare"] = float(compare[r.cell_id])
+        rows.append({"cell type": _cell_type(r), **secs})
     frame = pd.DataFrame(rows)
     if frame.empty:
         return frame
-    summary = frame.groupby("cell type", sort=False).mean(numeric_only=True).round(2)
+    columns = [p for p in PHASES if p in frame.columns]
+    grouped = frame.groupby("cell type", sort=False)[columns]
+    summary = (grouped.max() if stat == "max" else grouped.mean()).round(2)
     summary.insert(0, "cells", frame.groupby("cell type", sort=False).size())
     return summary.reset_index()
 

@@ -24,17 +24,20 @@ from typing import Any, Callable
 
 import pandas as pd
 
-from recfair.study.backends import default_threads, make_backend
+from recfair.study.backends import make_backend
 from recfair.study.cells import NONE, Cell, expand_cells
 from recfair.study.config import StudyConfig
-from recfair.study.execute import RECS_FILE
+from recfair.study.execute import MODEL_DIR, RECS_FILE
+from recfair.study.probe import PROBE
 from recfair.study.writer import StoreWriter
 
 log = logging.getLogger(__name__)
 
-__all__ = ["PARENT_FAILED", "StudyResult", "compare_pairs", "plan_study", "run_study"]
+__all__ = ["COMPARE_SECONDS", "PARENT_FAILED", "StudyResult", "compare_pairs", "plan_study", "run_study"]
 
 PARENT_FAILED = "parent cell {parent} failed, so its candidates cannot be re-ranked"
+#: Store meta key: seconds spent comparing each cell (``cell_b``) with its baseline and unmitigated self.
+COMPARE_SECONDS = "compare_seconds"
 
 
 @dataclass
@@ -99,10 +102,15 @@ def _commit(writer: StoreWriter, cell: Cell, result: dict[str, Any], on_step: Ca
     return True
 
 
-def _parent_bytes(store: StoreWriter, cell: Cell) -> bytes | None:
+def _parent_bytes(store: StoreWriter, cell: Cell) -> bytes | dict[str, bytes] | None:
+    """What a child cell needs of its parent: the stored candidates, or (probe) the saved model's files."""
     if cell.parent_id is None:
         return None
-    return (store.cells_dir / cell.parent_id / RECS_FILE).read_bytes()
+    folder = store.cells_dir / cell.parent_id
+    if cell.kind == PROBE:
+        model = folder / MODEL_DIR
+        return {str(p.relative_to(model)): p.read_bytes() for p in sorted(model.rglob("*")) if p.is_file()}
+    return (folder / RECS_FILE).read_bytes()
 
 
 class _Progress:
@@ -182,6 +190,8 @@ def compare_pairs(cells: list[Cell]) -> list[tuple[str, str]]:
             unmitigated[(c.model, repr(sorted(c.params.items())), c.data_name, repr(c.split), c.seed)] = c.cell_id
     pairs = []
     for c in cells:
+        if c.kind == PROBE:
+            continue
         if c.baseline_id is not None:
             pairs.append((c.baseline_id, c.cell_id))
         if c.mitigation != NONE:
@@ -203,13 +213,15 @@ def _compare(writer: StoreWriter, config: StudyConfig, cells: list[Cell]) -> Non
     from recfair.fairness.compare import compare_users
 
     with writer.session() as store:
-        done = store.done_ids()
+        done, meta = store.done_ids(), store.meta()
         have = store.table("comparisons")[["cell_a", "cell_b"]].drop_duplicates()
     stored = set(zip(have["cell_a"], have["cell_b"]))
     seeds = {c.cell_id: c.seed for c in cells}
+    timings = dict(meta.get(COMPARE_SECONDS) or {})
     for a, b in compare_pairs(cells):
         if a not in done or b not in done or (a, b) in stored:
             continue
+        t0 = time.perf_counter()
         with writer.session() as store:
             per_a, per_b, groups = store.per_user(a), store.per_user(b), store.user_groups(a)
         with warnings.catch_warnings():
@@ -218,6 +230,8 @@ def _compare(writer: StoreWriter, config: StudyConfig, cells: list[Cell]) -> Non
                                 n_bootstrap=config.audit.n_bootstrap,
                                 n_permutations=config.audit.n_permutations, seed=seeds[b])
         writer.put_comparison(a, b, {"comparisons": res.groups, "comparison_gaps": res.gaps})
+        timings[b] = round(timings.get(b, 0.0) + time.perf_counter() - t0, 3)
+    writer.set_meta(COMPARE_SECONDS, timings)
 
 
 def run_study(
@@ -240,7 +254,9 @@ def run_study(
     workers : int
         Cells run at the same time (1 = in this process; more = a process pool).
     threads : int, optional
-        Torch threads per cell (default: cores // workers, so workers × threads ≤ cores).
+        Torch threads per cell (default 1: these models run fastest on one thread on a
+        shared machine, numbers never depend on ``workers``, and ``workers`` cells use
+        ``workers`` cores — give ``workers`` = cores to use the machine).
     ray_address, use_ray :
         Run cells as Ray tasks on the cluster at ``ray_address`` (``"auto"``), or on a
         local Ray started on demand (``use_ray`` or ``ray_address="local"``).
@@ -258,7 +274,7 @@ def run_study(
     t0 = time.perf_counter()
     cells = plan_study(config, base_dir)
     root = Path(out if out is not None else config.out)
-    threads = threads or (1 if (ray_address or use_ray) else default_threads(workers))
+    threads = threads or 1
     cache = os.environ.get("RECFAIR_CACHE") or str(default_cache_dir().parent)
     with StoreWriter(root) as writer:
         with writer.session() as store:

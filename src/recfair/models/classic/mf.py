@@ -11,7 +11,7 @@ import torch
 from pydantic import Field
 
 from recfair.errors import RecfairError
-from recfair.models.base import Penalty, PenaltyBatch, Recommender
+from recfair.models.base import SCORE_BATCH_CELLS, Penalty, PenaltyBatch, Recommender
 from recfair.models.config import BatchSize, ComponentConfig, EmbeddingSize, Epochs, LearningRate, Patience, Reg, Seed
 from recfair.models import torch_kit as tk
 from recfair.models.training import Step, Trainer, TrainingTask
@@ -32,12 +32,18 @@ class _FactorTask(TrainingTask):
         self.model = model
         self.generator = tk.make_generator(model.seed)
         self.params = model._init_params(train, self.generator)
+        # Row-sparse gradients + lazy Adam where that is cheaper than a dense update: a step then
+        # costs O(batch·d), not O(table·d).  A table not much larger than a batch has nearly every
+        # row in every batch (lazy and dense Adam nearly coincide) and keeps the dense update.
+        model._row_sparse = frozenset(
+            k for k in model._sparse_params if tk.sparse_rows_pay(self.params[k].shape, model.batch_size)
+        )
         self.inputs = self.epoch_inputs = model._fit_inputs(train)
         self.valid_ctx = model._valid_context(train, valid) if valid is not None else None
         self.n_examples = train.n_interactions
 
     def param_groups(self) -> list[dict[str, Any]]:
-        sparse = self.model._sparse_params
+        sparse = self.model._row_sparse
         return [
             {"params": [v for k, v in self.params.items() if k in sparse], "sparse": True},
             {"params": [v for k, v in self.params.items() if k not in sparse]},
@@ -75,6 +81,7 @@ class _FactorRecommender(Recommender):
     _state_keys: ClassVar[tuple[str, ...]] = ()
     # tables read only through row gathers: sparse gradients and lazy Adam, so a step costs O(batch·d)
     _sparse_params: ClassVar[tuple[str, ...]] = ()
+    _row_sparse: frozenset[str] = frozenset()  # those of them sparse in the current fit
     default_threads = 1  # fastest for these small ops, and no stall on a busy machine
     accepts_penalty = True
     uses_sample_weight = True
@@ -120,8 +127,8 @@ class _FactorRecommender(Recommender):
         return inputs
 
     def _rows(self, p: dict[str, torch.Tensor], name: str, idx: torch.Tensor) -> torch.Tensor:
-        """Rows ``idx`` of parameter ``name`` (a sparse gradient when it is one of ``_sparse_params``)."""
-        return tk.gather_rows(p[name], idx, name in self._sparse_params)
+        """Rows ``idx`` of parameter ``name`` (a sparse gradient when it is row-sparse in this fit)."""
+        return tk.gather_rows(p[name], idx, name in self._row_sparse)
 
     # ------------------------------------------------------------- state
     def _store(self, arrays: dict[str, np.ndarray]) -> None:
@@ -373,10 +380,17 @@ class BPRRecommender(_FactorRecommender):
         }
 
     def _valid_metric(self, p, ctx) -> float:
-        users = ctx["users"]
-        s = p["user_factors"][torch.as_tensor(users)] @ p["item_factors"].T + p["item_bias"]
-        s[ctx["mask_rows"], ctx["mask_cols"]] = -torch.inf
-        top = torch.topk(s, min(10, s.shape[1]), dim=1).indices.numpy()
+        """Validation nDCG@10 by full ranking, users in chunks (never all users × items at once)."""
+        users, rows, cols = ctx["users"], ctx["mask_rows"], ctx["mask_cols"]
+        step = max(1, SCORE_BATCH_CELLS // max(1, p["item_factors"].shape[0]))
+        tops = []
+        for lo in range(0, len(users), step):
+            hi = min(lo + step, len(users))
+            s = p["user_factors"][torch.as_tensor(users[lo:hi])] @ p["item_factors"].T + p["item_bias"]
+            a, b = torch.searchsorted(rows, torch.tensor([lo, hi])).tolist()
+            s[rows[a:b] - lo, cols[a:b]] = -torch.inf
+            tops.append(torch.topk(s, min(10, s.shape[1]), dim=1).indices.numpy())
+        top = np.concatenate(tops) if tops else np.zeros((0, 10), np.int64)
         return tk.ndcg_at_k(top, users, ctx["relevant"])
 
     def _scoring_factors(self) -> tuple[np.ndarray, np.ndarray]:
