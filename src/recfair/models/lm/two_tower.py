@@ -47,6 +47,27 @@ ID_PARAMS = ("item_id", "bias_id", "hist_id")
 FOLD_IN_LR = 0.01
 #: L2 weight on the id parts fitted by the item fold-in
 FOLD_IN_REG = 0.3
+#: at most this many known interactions are the item fold-in's context (its negatives)
+FOLD_IN_CONTEXT = 20_000
+
+
+def fold_in_context(seen, fixed: np.ndarray, size: int, seed) -> tuple[np.ndarray, np.ndarray, float]:
+    """``(users, items, weight)``: up to ``size`` pairs of ``seen`` on ``fixed`` items, drawn uniformly
+    with ``seed``, and the weight that makes each stand for ``n_all / size`` of them."""
+    coo = seen.tocoo()
+    keep = fixed[coo.col]
+    u, i = coo.row[keep].astype(np.int64), coo.col[keep].astype(np.int64)
+    if len(u) <= size:
+        return u, i, 1.0
+    pick = np.sort(np.random.default_rng(seed).choice(len(u), size, replace=False))
+    return u[pick], i[pick], len(u) / size
+
+
+def _logsumexp_rows(p: torch.Tensor, q: torch.Tensor, b: torch.Tensor, chunk: int = 4096) -> torch.Tensor:
+    """``logsumexp(p @ q.T + b, 1)`` in row chunks (−inf when ``q`` is empty)."""
+    if len(q) == 0:
+        return torch.full((len(p),), float("-inf"))
+    return torch.cat([torch.logsumexp(p[s:s + chunk] @ q.T + b, 1) for s in range(0, len(p), chunk)])
 
 
 class _Towers(torch.nn.Module):
@@ -260,23 +281,39 @@ class LMFrozenRecommender(LMRecommender):
         return (p @ self._q.T + self._b).numpy()
 
     def _fold_in_items(self, items: np.ndarray, users: np.ndarray, positives: np.ndarray) -> None:
-        """Fit ``e_j``, ``c_j`` of new items by softmax over the known items, users and the rest fixed."""
+        """Fit ``e_j``, ``c_j`` of new items by softmax over the known items, users and the rest fixed.
+
+        The examples are the new items' pairs plus :func:`fold_in_context` — known
+        interactions of every user, weighted to stand for all of them — so a new item
+        is pushed down for the users who did not pick it and ends up scored like an
+        item picked as often, not above the whole catalogue.
+        """
         if not self.use_item_ids or self.fold_in_epochs == 0:
             return
-        uu, inv = np.unique(users, return_inverse=True)
+        fixed = self.id_items_ & ~np.isin(np.arange(self.n_items_), items)
+        cu, ci, cw = fold_in_context(self.seen_, fixed, FOLD_IN_CONTEXT, [int(self.seed), int(self.seen_.nnz)])
+        n_pos, rows = len(users), np.concatenate([users, cu]).astype(np.int64)
+        uu, inv = np.unique(rows, return_inverse=True)
         p = self._user_vectors(torch.from_numpy(self.profile_emb_[uu]), uu, len(uu))[torch.from_numpy(inv)]
-        known = torch.from_numpy(self.id_items_ | np.isin(np.arange(self.n_items_), items))
-        it, target = torch.from_numpy(items.astype(np.int64)), torch.from_numpy(positives.astype(np.int64))
+        it, col = torch.from_numpy(items.astype(np.int64)), torch.from_numpy(np.searchsorted(items, positives))
+        with torch.no_grad():  # text-only base of the new items; the fixed items' share of every softmax
+            x = torch.from_numpy(self.item_emb_[items])
+            q0, b0 = self.net_.item_text(x), self.net_.bias_text(x).squeeze(1)
+            f = torch.from_numpy(np.flatnonzero(fixed))
+            rest = _logsumexp_rows(p, self._q[f], self._b[f])
+            ctx_target = (p[n_pos:] * self._q[torch.from_numpy(ci)]).sum(1) + self._b[torch.from_numpy(ci)]
+        weights = torch.cat([torch.ones(n_pos), torch.full((len(cu),), cw)]) * (len(rows) / n_pos)
         e = torch.nn.Parameter(torch.zeros(len(items), self._q.shape[1]))
         c = torch.nn.Parameter(torch.zeros(len(items)))
 
-        def step() -> Step:  # softmax over the known items; nothing random
-            logits = (p @ self._q.index_add(0, it, e).T + self._b.index_add(0, it, c)).masked_fill(~known, float("-inf"))
-            return Step(F.cross_entropy(logits, target, reduction="none"),
-                        FOLD_IN_REG * ((e ** 2).sum(1).mean() + (c ** 2).mean()))
+        def step() -> Step:  # full softmax (fixed items pre-summed); nothing random
+            logits = p @ (q0 + e).T + (b0 + c)
+            target = torch.cat([logits[:n_pos].gather(1, col.unsqueeze(1)).squeeze(1), ctx_target])
+            return Step(torch.logaddexp(rest, torch.logsumexp(logits, 1)) - target,
+                        FOLD_IN_REG * ((e ** 2).sum(1).mean() + (c ** 2).mean()), weights=weights)
 
         Trainer(epochs=int(self.fold_in_epochs), batch_size=None, learning_rate=FOLD_IN_LR, progress=False,
-                description="item fold-in").run(FullBatchTask([e, c], step, len(target)))
+                description="item fold-in").run(FullBatchTask([e, c], step, len(rows)))
         with torch.no_grad():
             self.net_.item_id[it] = e.detach()
             self.net_.bias_id[it] = c.detach()
