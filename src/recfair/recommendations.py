@@ -188,8 +188,8 @@ def rank_scores(
     import torch
 
     # a fresh tensor (the caller's array is never modified); non-finite scores are never recommended
-    s = torch.nan_to_num(torch.from_numpy(np.array(scores, dtype=np.float32)), nan=-np.inf, posinf=-np.inf,
-                         neginf=-np.inf)
+    s = torch.from_numpy(np.array(scores, dtype=np.float32)).nan_to_num_(nan=-np.inf, posinf=-np.inf,
+                                                                          neginf=-np.inf)
     if seen is not None:
         if sp.issparse(seen):
             seen = sp.csr_matrix(seen)

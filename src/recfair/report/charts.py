@@ -86,7 +86,7 @@ def pareto_front(x: Sequence[float], y: Sequence[float]) -> list[int]:
 def tradeoff_chart(points: pd.DataFrame, title: str, x_label: str, y_label: str) -> str:
     """Scatter of ``x`` (accuracy) vs ``y`` (gap); columns ``label, model, curve, lambda, x, y``.
 
-    Points of one model share a colour; points sharing a ``curve`` (the same
+    Points of one model share a colour, points of one mitigation a shape; points sharing a ``curve`` (the same
     model and mitigation with different λ) are joined in λ order; the Pareto
     front is a dashed grey line through its points.
     """
@@ -104,15 +104,17 @@ def tradeoff_chart(points: pd.DataFrame, title: str, x_label: str, y_label: str)
             color = _style(models.index(grp["model"].iloc[0]))[0]
             ordered = grp.sort_values("lambda")
             chart.line(list(zip(ordered["x"], ordered["y"])), color, width=1.2, label=f"λ curve: {curve}")
-    mitigations = list(dict.fromkeys(points["curve"]))
+    # colour = model, shape = mitigation (the curve without its "model + " prefix)
+    kinds = [str(c)[len(str(m)) + 3:] or "none" for c, m in zip(points["curve"], points["model"])]
+    mitigations = list(dict.fromkeys(kinds))
     for i, r in points.iterrows():
         color = _style(models.index(r["model"]))[0]
-        shape = SHAPES[mitigations.index(r["curve"]) % len(SHAPES)]
+        shape = SHAPES[mitigations.index(kinds[i]) % len(SHAPES)]
         on_front = "  (Pareto)" if i in front else ""
         chart.marker(r["x"], r["y"], color, shape, size=5.5,
                      label=f"{r['label']}: {x_label}={fmt(r['x'])}, {y_label}={fmt(r['y'])}{on_front}")
     legend = [(m, _style(k)[0], "circle", "") for k, m in enumerate(models)][:10]
-    legend += [(c, GREY, SHAPES[k % len(SHAPES)], "") for k, c in enumerate(mitigations)][:10]
+    legend += [(f"mitigation: {c}", GREY, SHAPES[k % len(SHAPES)], "") for k, c in enumerate(mitigations)][:10]
     legend.append(("Pareto front", GREY, "", "4 3"))
     chart.legend(legend, x=chart.width - chart.margin[1] + 12)
     return chart.render()
@@ -124,12 +126,16 @@ def group_bars_chart(table: pd.DataFrame, title: str, metric: str) -> str:
     series = list(dict.fromkeys(table["series"]))
     width = max(520, 90 + len(groups) * max(60, 18 * len(series)))
     _, hi = _span(list(table["ci_low"]) + list(table["ci_high"]) + list(table["value"]), include_zero=True)
+    crowded = len(groups) > 8  # long group names would overlap: slant them
     chart = Chart(title, (0.0, float(len(groups))), (min(0.0, float(table["ci_low"].min(skipna=True) or 0.0)), hi),
-                  width=min(width, 1100), height=340, margin=(20, 200, 64, 64))
+                  width=min(width, 1100), height=400 if crowded else 340, margin=(20, 260, 110 if crowded else 64, 64))
     chart.axes("", metric, x_ticks=[], grid=True)
     slot = 0.8 / max(len(series), 1)
     for gi, group in enumerate(groups):
-        chart.text(chart.x(gi + 0.5), chart.height - chart.margin[2] + 16, str(group), anchor="middle")
+        if crowded:
+            chart.text(chart.x(gi + 0.5), chart.height - chart.margin[2] + 14, str(group), anchor="end", rotate=-40)
+        else:
+            chart.text(chart.x(gi + 0.5), chart.height - chart.margin[2] + 16, str(group), anchor="middle")
         for si, name in enumerate(series):
             row = table[(table["group"] == group) & (table["series"] == name)]
             if row.empty:

@@ -66,6 +66,15 @@ def _first_cells(cells: pd.DataFrame) -> pd.DataFrame:
     return cells.drop_duplicates("label", keep="first").reset_index(drop=True)
 
 
+def _shown_cells(cells: pd.DataFrame) -> pd.DataFrame:
+    """At most :data:`MAX_SERIES` lowest-seed cells: every label, or the unmitigated ones when there are more."""
+    first = _first_cells(cells)
+    if len(first) > MAX_SERIES:
+        plain = first[first["label"] == first["model"].astype(str)]
+        first = plain if len(plain) else first
+    return first.head(MAX_SERIES)
+
+
 def primary_metric(tables: dict[str, pd.DataFrame]) -> str | None:
     """The metric the report leads with: the first ``ndcg@k`` audited, else the first audited metric."""
     for name in ("group_metrics", "overall"):
@@ -157,9 +166,13 @@ def tradeoff_section(tables: dict[str, pd.DataFrame], cells: pd.DataFrame, metri
 
 
 def group_bar_sections(tables: dict[str, pd.DataFrame], cells: pd.DataFrame, metric: str | None) -> list[dict]:
-    """Per attribute: group means of the primary metric with CIs, one bar per label (lowest seed)."""
+    """Per attribute: group means of the primary metric with CIs, one bar per label (lowest seed).
+
+    With more than :data:`MAX_SERIES` labels only the unmitigated models get a bar
+    (the headline and the trade-off chart show the mitigated ones).
+    """
     gm = tables["group_metrics"]
-    first = _first_cells(cells).head(MAX_SERIES)
+    first = _shown_cells(cells)
     label = dict(zip(first["cell_id"], first["label"]))
     gm = gm[(gm["metric"] == metric) & gm["cell_id"].isin(label)]
     out = []
@@ -173,12 +186,12 @@ def group_bar_sections(tables: dict[str, pd.DataFrame], cells: pd.DataFrame, met
 
 
 def lorenz_section(tables: dict[str, pd.DataFrame], cells: pd.DataFrame) -> dict | None:
-    """Exposure Lorenz curves of the labels' lowest-seed cells."""
+    """Exposure Lorenz curves of the labels' lowest-seed cells (unmitigated only when there are many)."""
     exp = tables["item_exposure"]
     if exp.empty:
         return None
     curves = {}
-    for r in _first_cells(cells).itertuples():
+    for r in _shown_cells(cells).itertuples():
         e = exp.loc[exp["cell_id"] == r.cell_id, "exposure"].to_numpy(dtype=np.float64)
         if e.size:
             curves[r.label] = e

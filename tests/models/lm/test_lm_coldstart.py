@@ -125,6 +125,21 @@ def test_observed_interactions_fold_new_items_in(data, tiny_bert, name):
     np.testing.assert_allclose(before[:, old], after[:, old], rtol=1e-5, atol=1e-5)  # known items untouched
 
 
+def test_a_folded_item_is_not_put_above_the_catalogue_for_users_who_never_picked_it(data, tiny_bert):
+    split = make_split(data, "cold-items", test_size=0.2, seed=0)
+    model = lm_models(tiny_bert)["lm-frozen"].fit(split.train)
+    item = np.flatnonzero(split.test.item_counts > 0)[0]
+    picked = split.test.subset((split.test.item == item) & (split.test.user < 40))
+    assert 0 < picked.n_interactions < split.train.item_counts[model.trained_items_].mean()
+    model.observe(picked)
+    scores = model.score(np.arange(40, 80))  # users who observed nothing
+    warm_means = scores[:, model.trained_items_].mean(0)
+    # picked less often than the average known item: scored like one, not first for everyone
+    assert scores[:, item].mean() < np.percentile(warm_means, 90)
+    rank = (scores[:, model.trained_items_] > scores[:, [item]]).sum(1)
+    assert np.median(rank) >= 10
+
+
 def test_with_early_interactions_lm_models_still_beat_new_item_popularity(data, tiny_bert):
     split = make_split(data, "cold-items", test_size=0.2, seed=0)
     table = evaluate_cold_items({**lm_models(tiny_bert), "bpr": create_model("bpr", epochs=1, runtime={"progress": False})},
