@@ -25,8 +25,10 @@ Sections (all on this machine, numbers printed and optionally written as JSON):
    *extrapolated* from the mean step time, plus the time to re-encode the catalogue
    (lm-finetune).  On CUDA too when ``torch.cuda.is_available()``.
 
+5. **Partial fine-tuning** (``finetune-partial``, ``finetune-run``): see ``bench_lm_partial.py``.
+
 Run: nice .venv/bin/python bench/bench_lm.py [--repeats 3] [--steps 4] [--json out.json]
-     [--only encode,warm,cold,finetune] [--threads N]
+     [--only encode,warm,cold,finetune,finetune-partial,finetune-run] [--threads N]
 """
 
 from __future__ import annotations
@@ -39,6 +41,8 @@ import tempfile
 import time
 
 import numpy as np
+
+import bench_lm_partial
 
 
 def section_encode(args, ds) -> dict:
@@ -283,7 +287,9 @@ def main() -> int:
     ap.add_argument("--seeds", default="0", help="model seeds of the reference-protocol table, e.g. 0,1,2")
     ap.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's)")
     ap.add_argument("--json", default=None, help="write all results to this JSON file")
+    bench_lm_partial.add_arguments(ap)
     args = ap.parse_args()
+    bench_lm_partial.parse_arguments(args)
     args.seeds = [int(s) for s in args.seeds.split(",")]
     args.cold_seeds = [int(s) for s in args.cold_seeds.split(",")]
     import torch
@@ -295,7 +301,9 @@ def main() -> int:
     print(f"torch threads: {torch.get_num_threads()}, CUDA: {torch.cuda.is_available()}")
     ds = load_dataset("ml-100k")
     results = {}
-    sections = {"encode": section_encode, "warm": section_warm, "cold": section_cold, "finetune": section_finetune}
+    sections = {"encode": section_encode, "warm": section_warm, "cold": section_cold, "finetune": section_finetune,
+                "finetune-partial": bench_lm_partial.section_finetune_partial,
+                "finetune-run": bench_lm_partial.section_finetune_run}
     for name in args.only.split(","):
         print(f"\n-- {name}", flush=True)
         t0 = time.perf_counter()

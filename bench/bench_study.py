@@ -57,6 +57,25 @@ def _timings(root: Path) -> pd.DataFrame:
     return out
 
 
+def _markdown(root: Path, timings: pd.DataFrame, summary: str) -> str:
+    """The report's headline and probe tables plus the timings, as Markdown (for the closing note)."""
+    from recfair.report.render import report_context
+    from recfair.study.store import Store
+
+    with Store(root, read_only=True) as store:
+        ctx = report_context(store)
+    parts = [f"# Default study — headline ({ctx['title']})", "", summary, "",
+             f"{ctx['n_done']} done / {ctx['n_failed']} failed cells; lead metric {ctx['metric']}. "
+             "Values are means over seeds; a gap's [95% CI] and permutation p come from the lowest seed; "
+             "gap = highest − lowest group mean.", "", ctx["headline"].to_markdown(index=False)]
+    if ctx["probe"] is not None and len(ctx["probe"]):
+        parts += ["", "## Counterfactual sensitivity (builtin probe)", "", ctx["probe"].to_markdown(index=False)]
+    if not timings.empty:
+        parts += ["", "## Seconds per cell type (mean/max over cells; cpu = process CPU seconds)", "",
+                  timings.to_markdown(index=False)]
+    return "\n".join(parts) + "\n"
+
+
 def main() -> int:
     """Run (or read) the study, print timings and the report size; return the exit code."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -67,6 +86,7 @@ def main() -> int:
     ap.add_argument("--threads", type=int, default=None, help="torch threads per cell")
     ap.add_argument("--read-only", action="store_true", help="do not run: report the stored run's timings")
     ap.add_argument("--json", default=None, help="also write the numbers to this JSON file")
+    ap.add_argument("--markdown", default=None, help="also write the headline, probe and timing tables here")
     args = ap.parse_args()
 
     from recfair.report import render_report
@@ -86,14 +106,17 @@ def main() -> int:
     report_s = time.perf_counter() - t1
     size = report.stat().st_size
     timings = _timings(root)
-    print(f"study: {config.name}  ({root})")
-    print(f"load before: {load_before}   after: {_load()}   cores: {os.cpu_count()}")
+    lines = [f"study: {config.name}  ({root})",
+             f"load before: {load_before}   after: {_load()}   cores: {os.cpu_count()}"]
     if ran:
-        print(f"wall: {wall:.1f} s ({wall / 60:.1f} min)  workers={args.workers}  " +
-              "  ".join(f"{k}={v}" for k, v in ran.items()))
-    print(f"report: {report} — {size / 1024:.0f} KiB, rendered in {report_s:.1f} s")
+        lines.append(f"wall: {wall:.1f} s ({wall / 60:.1f} min)  workers={args.workers}  "
+                     + "  ".join(f"{k}={v}" for k, v in ran.items()))
+    lines.append(f"report: {report} — {size / 1024:.0f} KiB, rendered in {report_s:.1f} s")
+    print("\n".join(lines))
     print("\nseconds per cell type (mean/max over cells):")
     print(timings.to_string(index=False) if not timings.empty else "(no done cells)")
+    if args.markdown:
+        Path(args.markdown).write_text(_markdown(root, timings, "  \n".join(lines)), encoding="utf-8")
     if args.json:
         Path(args.json).write_text(json.dumps({
             "study": config.name, "wall_seconds": round(wall, 1), "workers": args.workers, **ran,

@@ -70,6 +70,12 @@ class TestLMFinetune(_WithTinyEncoder):
     params = {"epochs": 1, "batch_size": 32, "steps_per_epoch": 3, "encoder_mode": "lora", "max_length": 32}
 
 
+class TestLMFinetunePartial(_WithTinyEncoder):
+    model_name = "lm-finetune"
+    params = {"epochs": 1, "batch_size": 32, "steps_per_epoch": 3, "encoder_mode": "full", "max_length": 32,
+              "train_layers": 1, "item_refresh_every": 2, "negatives": "all"}
+
+
 class TestLMClassifier(_WithTinyEncoder):
     model_name = "lm-classifier"
     params = {"epochs": 1, "batch_size": 32, "steps_per_epoch": 3, "encoder_mode": "frozen", "max_length": 32}

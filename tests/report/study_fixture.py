@@ -97,8 +97,9 @@ def build_study(root: Path, seeds=(0, 1)) -> Path:
                     store.put_comparison(base, cid, {"comparisons": res.groups, "comparison_gaps": res.gaps})
         probe = pd.DataFrame({"attribute": ["gender", "age"], "measure": ["jaccard", "jaccard"], "snsr": [0.12, 0.05],
                               "snsv": [0.05, 0.02], "n_values": [4, 3], "scale": ["[0, 1]", "[0, 1]"]})
-        rounds = pd.DataFrame({"round": [0, 1, 2, 3] * 2, "metric": ["gini@10"] * 4 + ["ndcg@10"] * 4,
-                               "value": [0.6, 0.65, 0.7, 0.72, 0.1, 0.09, 0.085, 0.08]})
+        rounds = pd.DataFrame({"round": [0, 1, 2, 3] * 3, "metric": ["gini_consumption"] * 4 + ["accuracy"] * 4
+                               + ["accept_rate"] * 4,  # the last one: a table row, not a chart
+                               "value": [0.6, 0.65, 0.7, 0.72, 0.1, 0.09, 0.085, 0.08, 0.5, 0.45, 0.42, 0.4]})
         store.commit_cell({"cell_id": "simulated", "model": "feedback-loop", "seed": 0},
                           {"probe_summary": probe, "rounds": rounds})
     return root

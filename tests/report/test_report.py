@@ -10,7 +10,7 @@ import pytest
 
 from recfair.report import render_report
 from recfair.report.charts import lorenz_points, pareto_front
-from recfair.report.sections import cell_frame
+from recfair.report.sections import DRIFT_CHARTS, cell_frame, drift_sections
 from recfair.report.svg import PALETTE, fmt, nice_ticks
 from recfair.study.store import Store
 from tests.report.study_fixture import build_study
@@ -81,3 +81,20 @@ def test_cell_labels_carry_mitigation_and_lambda():
     out = cell_frame(cells)
     assert out["label"].tolist() == ["bpr", "bpr + ugf-rerank λ=0.5", "bpr + ugf-rerank λ=0.5"]
     assert out["lambda"].isna().tolist() == [True, False, False]
+
+
+def test_drift_draws_key_metrics_as_mean_lines_in_ci_bands_and_tables_the_rest():
+    cells = pd.DataFrame({"cell_id": ["a0", "a1", "b0"], "label": ["pop", "pop", "bpr"], "seed": [0, 1, 0]})
+    rounds = pd.DataFrame({"cell_id": np.repeat(["a0", "a1", "b0"], 6), "round": np.tile([1, 2, 3], 6),
+                           "metric": np.tile(np.repeat(["accuracy", "accept_rate"], 3), 3),
+                           "value": [0.8, 0.7, 0.6, 0.5, 0.4, 0.3, 0.9, 0.8, 0.7, 0.6, 0.5, 0.4,
+                                     0.9, 0.9, 0.9, 0.5, 0.5, 0.5]})
+    drift = drift_sections({"rounds": rounds}, cells)
+    assert [c["title"] for c in drift["charts"]] == ["Drift over rounds: accuracy (mean over seeds, 95% CI)"]
+    svg = drift["charts"][0]["svg"]
+    assert svg.count('class="band"') == 1  # two seeds of pop: a band; bpr has one seed: none
+    assert "pop, round 1: 0.85" in svg and svg.count("<polyline") == 2
+    assert "accept_rate" not in DRIFT_CHARTS
+    assert drift["table"][["series", "metric", "first round", "last round", "change"]].values.tolist() == [
+        ["pop", "accept_rate", "0.55", "0.35", "-0.2"], ["bpr", "accept_rate", "0.5", "0.5", "0"]]
+    assert drift_sections({"rounds": rounds.iloc[:0]}, cells) is None

@@ -9,7 +9,6 @@ import pytest
 
 from recfair.cli import main
 from recfair.study.config import PRESETS, StudyConfigError, load_study_config, parse_study_config, preset_path
-from recfair.study.config_check import NOT_SUPPORTED
 from recfair.study.config_errors import UNKNOWN_KEY
 from tests.study.study_config import TINY, write_config
 
@@ -65,10 +64,14 @@ def test_empty_model_list_and_several_problems_at_once():
     assert len(found) == 2  # schema problems are reported before meaning checks
 
 
-def test_simulation_section_is_refused():
-    text = TINY + "\n[simulation]\nrounds = 2\n"
-    found = problems(text)
-    assert found == [f"s.toml:{line_of(text, '[simulation]')}: simulation: " + NOT_SUPPORTED.format(section="simulation")]
+def test_simulation_section_is_parsed_and_checked_with_the_rest():
+    text = TINY + "\n[simulation]\nrounds = 2\n[simulation.choice]\nmodel = \"cascade\"\n"
+    cfg = parse_study_config(text, "s.toml")
+    assert cfg.simulation.rounds == 2 and cfg.simulation.choice.model == "cascade"
+    assert parse_study_config(TINY, "s.toml").simulation is None
+    found = problems(text.replace("rounds = 2", "rouns = 2"))
+    assert len(found) == 1 and found[0].startswith(f"s.toml:{line_of(text, 'rounds = 2')}: simulation.rouns: "
+                                                   "unknown key (= 2). Did you mean 'rounds'?")
 
 
 def test_unknown_key_message_is_a_constant():

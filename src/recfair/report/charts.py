@@ -180,17 +180,25 @@ def lorenz_chart(curves: dict[str, np.ndarray], title: str) -> str:
 
 
 def drift_chart(table: pd.DataFrame, title: str, metric: str) -> str:
-    """A metric over simulation rounds; columns ``series, round, value``."""
-    chart = Chart(title, _span(table["round"], pad=0.02), _span(table["value"]), width=640, height=320,
+    """A metric over simulation rounds: a line per series (mean over seeds) in its CI band.
+
+    Columns ``series, round, mean, ci_low, ci_high`` (:func:`recfair.simulation.summary.drift_table`;
+    no band where the interval is missing, e.g. one seed).
+    """
+    values = pd.concat([table["mean"], table["ci_low"], table["ci_high"]])
+    chart = Chart(title, _span(table["round"], pad=0.02), _span(values), width=640, height=320,
                   margin=(20, 200, 48, 64))
     chart.axes("round", metric)
     legend = []
     for i, (name, grp) in enumerate(table.groupby("series", sort=False)):
         color, shape, dash = _style(i)
         grp = grp.sort_values("round")
-        chart.line(list(zip(grp["round"], grp["value"])), color, dash=dash, label=str(name))
-        for a, b in zip(grp["round"], grp["value"]):
-            chart.marker(a, b, color, shape, size=3.5, label=f"{name}, round {a}: {fmt(b)}")
+        ci = grp.dropna(subset=["ci_low", "ci_high"])
+        chart.band(list(zip(ci["round"], ci["ci_low"])), list(zip(ci["round"], ci["ci_high"])), color,
+                   label=f"{name}: 95% CI across seeds")
+        chart.line(list(zip(grp["round"], grp["mean"])), color, dash=dash, label=str(name))
+        for a, b, lo, hi in zip(grp["round"], grp["mean"], grp["ci_low"], grp["ci_high"]):
+            chart.marker(a, b, color, shape, size=3.5, label=f"{name}, round {a}: {fmt(b)} [{fmt(lo)}, {fmt(hi)}]")
         legend.append((str(name), color, shape, dash))
     chart.legend(legend, x=chart.width - chart.margin[1] + 12)
     return chart.render()

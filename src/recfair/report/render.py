@@ -76,7 +76,9 @@ right: share of users worse off · users.</p>
 <h2 id="exposure">Item exposure</h2>
 {% if lorenz %}{{ figure(lorenz) }}{% else %}<p>No item exposure stored.</p>{% endif %}
 {% if probe is not none and probe|length %}<h2 id="probe">Counterfactual sensitivity (probe)</h2>{{ table(probe) }}{% endif %}
-{% if drift %}<h2 id="drift">Drift over simulation rounds</h2>{% for item in drift %}{{ figure(item) }}{% endfor %}{% endif %}
+{% if drift %}<h2 id="drift">Drift over simulation rounds</h2>{% for item in drift.charts %}{{ figure(item) }}{% endfor %}
+{% if drift.table|length %}<h3>Other drift metrics: first → last round</h3>{{ table(drift.table) }}
+<p class="note">Means over seeds; the CI (95%, Student t across seeds) is of the per-seed change last − first.</p>{% endif %}{% endif %}
 <h2 id="provenance">Provenance</h2>
 {{ table(provenance) }}
 {% if config %}<h3>Study configuration</h3><pre>{{ config }}</pre>{% endif %}

@@ -24,7 +24,7 @@ from recfair.report.charts import drift_chart, forest_chart, group_bars_chart, l
 from recfair.report.svg import fmt
 
 __all__ = [
-    "MAX_SERIES", "cell_frame", "drift_sections", "gains_sections", "group_bar_sections", "headline_table",
+    "DRIFT_CHARTS", "MAX_SERIES", "cell_frame", "drift_sections", "gains_sections", "group_bar_sections", "headline_table",
     "lorenz_section", "primary_metric", "probe_table", "provenance_table", "strata_table", "tradeoff_section",
 ]
 
@@ -235,16 +235,34 @@ def probe_table(tables: dict[str, pd.DataFrame], cells: pd.DataFrame) -> pd.Data
     }).reset_index(drop=True)
 
 
-def drift_sections(tables: dict[str, pd.DataFrame], cells: pd.DataFrame) -> list[dict]:
-    """One line chart per simulation metric, a line per cell."""
+#: simulation metrics drawn as drift charts; every other metric goes into the drift table
+DRIFT_CHARTS = ("accuracy", "gap:gender", "gap:activity", "gini_consumption", "gini_exposure", "tail_exposure",
+                "coverage", "homogenisation", "new_item_exposure")
+
+
+def drift_sections(tables: dict[str, pd.DataFrame], cells: pd.DataFrame) -> dict | None:
+    """Simulation drift: ``charts`` of :data:`DRIFT_CHARTS` (a line per model × mitigation, mean and CI
+    across seeds) and a ``table`` of every other metric (first → last round); ``None`` without rounds."""
+    from recfair.simulation.summary import change_table, drift_table
+
     rounds = tables["rounds"]
-    label = {r.cell_id: f"{r.label} (seed {r.seed})" for r in cells.itertuples()}
-    rounds = rounds[rounds["cell_id"].isin(label)]
-    out = []
-    for metric, rows in rounds.groupby("metric", sort=False):
-        title = f"Drift over rounds: {metric}"
-        out.append({"title": title, "svg": drift_chart(rows.assign(series=rows["cell_id"].map(label)), title, metric)})
-    return out
+    rounds = rounds[rounds["cell_id"].isin(cells["cell_id"])]
+    if rounds.empty:
+        return None
+    by_cell = cells.set_index("cell_id")
+    rows = rounds.assign(series=rounds["cell_id"].map(by_cell["label"]), seed=rounds["cell_id"].map(by_cell["seed"]))
+    drift = drift_table(rows)
+    charts = []
+    for metric in [m for m in DRIFT_CHARTS if m in set(drift["metric"])]:
+        title = f"Drift over rounds: {metric} (mean over seeds, 95% CI)"
+        charts.append({"title": title, "svg": drift_chart(drift[drift["metric"] == metric], title, metric)})
+    rest = change_table(rows, [m for m in dict.fromkeys(rows["metric"]) if m not in DRIFT_CHARTS])
+    table = pd.DataFrame({
+        "series": rest["series"], "metric": rest["metric"], "first round": rest["first"].map(fmt),
+        "last round": rest["last"].map(fmt), "change": rest["change"].map(fmt),
+        "95% CI": [f"[{fmt(lo)}, {fmt(hi)}]" for lo, hi in zip(rest["ci_low"], rest["ci_high"])], "seeds": rest["n"],
+    })
+    return {"charts": charts, "table": table}
 
 
 def _text(value: Any) -> str:

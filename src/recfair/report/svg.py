@@ -139,6 +139,17 @@ class Chart:
         self.parts.append(f'<polyline{cls} points="{pts}" fill="none" stroke="{color}" '
                           f'stroke-width="{width}"{dash_attr}>{tip}</polyline>')
 
+    def band(self, low: Sequence[tuple[float, float]], high: Sequence[tuple[float, float]], color: str, *,
+             opacity: float = 0.18, label: str = "") -> None:
+        """A translucent area between two lines of data points (a confidence band)."""
+        pts = [(a, b) for a, b in list(low) + list(reversed(list(high))) if _finite(a, b)]
+        if len(pts) < 3:
+            return
+        tip = f"<title>{escape(label)}</title>" if label else ""
+        path = " ".join(f"{self.x(a):.1f},{self.y(b):.1f}" for a, b in pts)
+        self.parts.append(f'<polygon class="band" points="{path}" fill="{color}" fill-opacity="{opacity}" '
+                          f'stroke="none">{tip}</polygon>')
+
     def marker(self, a: float, b: float, color: str, shape: str = "circle", *, size: float = 5.0,
                label: str = "") -> None:
         """One data point drawn as a filled shape with a hover title."""

@@ -9,32 +9,25 @@ stored as one cell of the study's store (``cells`` row + ``rounds`` rows), so
 ``recfair report`` draws the drift lines.  Trajectories already done are
 skipped; one in progress resumes after its last complete round.
 
-Until the study's own config check validates the ``[simulation]`` section, it
-is checked here and blanked out (line numbers kept) before the rest of the file
-goes through :func:`recfair.study.config.parse_study_config`.
+The section is validated with the rest of the file by
+:func:`recfair.study.config.parse_study_config` (its problems name key and line).
 """
 
 from __future__ import annotations
 
-import re
 import time
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
 import pandas as pd
-from pydantic import ValidationError
-
-from recfair.simulation.config import MitigationSpec, SimulationConfig, SimulationRun, parse_simulation
+from recfair.simulation.config import MitigationSpec, SimulationConfig, SimulationRun
 from recfair.simulation.run import STATE_DIR, StoreRounds, discard_state, run_simulation, simulation_cell_id
 
 __all__ = ["HEADLINE_METRICS", "NO_SIMULATION", "SimulationStudy", "SimulateResult", "headline_table",
            "load_simulation_study", "plan_simulations", "simulate_study", "stored_trajectories"]
 
 NO_SIMULATION = "{path}: no [simulation] section; add one (even empty) to simulate this study."
-BAD_SIMULATION = "{path}: simulation.{loc}: {msg}"
-_HEADER = re.compile(r"^\s*\[\[?\s*([A-Za-z0-9_.\-\"' ]+?)\s*\]\]?\s*(#.*)?$")
 
 
 @dataclass
@@ -57,37 +50,16 @@ class SimulateResult:
     rows: list[pd.DataFrame] = field(default_factory=list)
 
 
-def _blank_simulation(text: str) -> str:
-    """``text`` with every ``[simulation…]`` table blanked (lines kept, so error lines stay right)."""
-    out, inside = [], False
-    for line in text.splitlines():
-        m = _HEADER.match(line)
-        if m:
-            inside = m.group(1).strip().split(".")[0].strip("\"'") == "simulation"
-        out.append("" if inside else line)
-    return "\n".join(out) + "\n"
-
-
 def load_simulation_study(path: str | Path) -> SimulationStudy:
     """Read and check a study config with a ``[simulation]`` section."""
     from recfair.errors import RecfairError
-    from recfair.study.config import StudyConfigError, parse_study_config
+    from recfair.study.config import load_study_config
 
     path = Path(path)
-    text = path.read_text(encoding="utf-8")
-    try:
-        raw = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise StudyConfigError([f"{path}: not valid TOML: {exc}"]) from None
-    if "simulation" not in raw:
+    study = load_study_config(path)
+    if study.simulation is None:
         raise RecfairError(NO_SIMULATION.format(path=path))
-    try:
-        sim = parse_simulation(raw["simulation"])
-    except ValidationError as exc:
-        raise StudyConfigError([BAD_SIMULATION.format(path=path, loc=".".join(map(str, e["loc"])), msg=e["msg"])
-                                for e in exc.errors()]) from None
-    study = parse_study_config(_blank_simulation(text), str(path), base_dir=path.resolve().parent)
-    return SimulationStudy(study, sim, path.resolve().parent)
+    return SimulationStudy(study, study.simulation, path.resolve().parent)
 
 
 def plan_simulations(study: Any) -> list[SimulationRun]:

@@ -28,6 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from recfair.data.split import SPLIT_PROTOCOLS
 from recfair.errors import RecfairError
+from recfair.simulation.config import SimulationConfig
 from recfair.study.config_errors import format_problem, pydantic_problems
 
 __all__ = [
@@ -139,7 +140,7 @@ class StudyConfig(Strict):
     mitigations: list[MitigationConfig] = Field(default_factory=list)
     audit: AuditConfig = Field(default_factory=AuditConfig)
     probe: ProbeConfig | None = None
-    simulation: dict[str, Any] | None = None
+    simulation: SimulationConfig | None = None  # validated like the rest; `recfair simulate` runs it
 
     def metric_columns(self) -> list[str]:
         """Per-user columns audited, e.g. ``["ndcg@10", "recall@10"]``."""

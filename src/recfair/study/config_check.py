@@ -243,8 +243,6 @@ def _check_data(config: Any, base_dir: Path) -> list[tuple[tuple, str]]:
 def check_study(config: Any, base_dir: Path) -> list[tuple[tuple, str]]:
     """Every problem of a schema-valid study config, as ``(key path, message)`` pairs."""
     problems = []
-    if config.simulation is not None:
-        problems.append((("simulation",), NOT_SUPPORTED.format(section="simulation")))
     problems += _check_models(config)
     problems += _check_probe(config)
     problems += _check_mitigations(config)

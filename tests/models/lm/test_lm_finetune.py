@@ -16,6 +16,11 @@ CASES = {
     "finetune-lora": ("lm-finetune", {"encoder_mode": "lora", "learning_rate": 5e-3}),
     "finetune-full": ("lm-finetune", {"encoder_mode": "full", "learning_rate": 1e-3, "accumulation_steps": 2,
                                       "n_negatives": 8}),
+    # partial fine-tuning (tests/models/lm/test_lm_partial.py checks which weights move)
+    "finetune-top1-full-table": ("lm-finetune", {"encoder_mode": "full", "train_layers": 1, "learning_rate": 1e-3,
+                                                 "item_refresh_every": 4, "negatives": "all"}),
+    "finetune-top1-lora-windows": ("lm-finetune", {"encoder_mode": "lora", "train_layers": 1, "learning_rate": 5e-3,
+                                                   "user_window": 4, "item_refresh_every": 3}),
     "classifier-frozen": ("lm-classifier", {"encoder_mode": "frozen", "learning_rate": 1e-2}),
     "classifier-lora": ("lm-classifier", {"encoder_mode": "lora", "learning_rate": 5e-3}),
     "classifier-full-multilabel": ("lm-classifier", {"encoder_mode": "full", "learning_rate": 1e-3, "loss": "multilabel"}),
@@ -54,6 +59,8 @@ def test_only_trainable_tensors_are_saved(fitted):
     keys = [k for k in model._get_state() if k.startswith("model.encoder.")]
     if "frozen" in case:
         assert keys == []
+    elif "top1" in case:
+        assert keys and all(".layer.1." in k for k in keys)
     elif "lora" in case:
         assert keys and all("lora_" in k for k in keys)
     else:

@@ -73,7 +73,8 @@ class _FactorRecommender(Recommender):
 
     Subclasses define ``_init_params``, ``_epoch_inputs`` (what a batch indexes into),
     ``_batch_loss`` and ``_valid_metric``, and turn parameters into the two scoring
-    factors in ``_scoring_factors``.  ``score`` is one matrix product of those.
+    factors in ``_scoring_factors``.  ``score`` is one matrix product of those.  Tables with
+    many more rows than a batch train with row-sparse gradients and lazy Adam (issue 15).
     """
 
     _valid_mode: ClassVar[str] = "max"
@@ -313,12 +314,11 @@ class BPRRecommender(_FactorRecommender):
 
     def _init_params(self, train, g: torch.Generator) -> dict[str, torch.nn.Parameter]:
         d = self.embedding_size
-        params = {
+        return {
             "user_factors": tk.normal_init((train.n_users, d), 0.1, g),
             "item_factors": tk.normal_init((train.n_items, d), 0.1, g),
             "item_bias": torch.nn.Parameter(torch.zeros(train.n_items), requires_grad=bool(self.item_bias)),
         }
-        return params
 
     def _fit_inputs(self, train) -> dict[str, Any]:
         out = super()._fit_inputs(train)

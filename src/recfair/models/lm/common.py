@@ -79,6 +79,7 @@ class LMRecommender(Recommender):
         self._set_history(train, users)
         self.trained_items_ = np.asarray(train.item_counts > 0)
         self.folded_items_ = np.zeros(train.n_items, dtype=bool)
+        self.observed_ = None  # interactions observed since this fit (not saved)
         self.trained_users_ = np.asarray(train.user_counts > 0)
 
     def _set_history(self, ds, users: np.ndarray) -> None:
@@ -126,6 +127,8 @@ class LMRecommender(Recommender):
         merged = (self.seen_ + interactions.matrix).tocsr()
         merged.data[:] = 1.0
         self.seen_ = merged
+        prior = getattr(self, "observed_", None)
+        self.observed_ = (interactions.matrix if prior is None else prior + interactions.matrix).tocsr()
         new = T.recency_histories(interactions, np.arange(self.n_users_))
         hists = []
         for u in range(self.n_users_):

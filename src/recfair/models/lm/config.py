@@ -101,6 +101,23 @@ class LMFinetuneConfig(EncoderTuningConfig):
     learning_rate: LearningRate = 5e-4
     n_negatives: int = Field(0, ge=0, description="extra uniform negative items per mini-batch (besides in-batch)")
     temperature: float = Field(0.05, gt=0, description="softmax temperature on cosine similarities")
+    train_layers: int | None = Field(
+        None, ge=1, description="train only the top N encoder layers (weights or LoRA on them); None: all"
+    )
+    cache_lower: bool = Field(True, description="with train_layers: cache the frozen lower layers' output per text")
+    cache_dtype: Literal["float16", "float32"] = Field("float16", description="storage type of that cache")
+    item_refresh_every: int = Field(
+        1, ge=1, description="1: item texts encoded with gradients every step; n: items scored from a catalogue "
+        "table encoded without gradients every n steps (only the user side trains)"
+    )
+    user_window: int = Field(
+        1, ge=1, description="examples at positions [k·w, (k+1)·w) of a user's row share one user text (the "
+        "history before k·w) and are batched together: w times fewer user texts per epoch; 1: one text per example"
+    )
+    negatives: Literal["in-batch", "all"] = Field(
+        "in-batch", description="softmax over the batch's positives (+ n_negatives) or over every trained item "
+        "(from the catalogue table)"
+    )
 
 
 class LMClassifierConfig(EncoderTuningConfig):

@@ -13,6 +13,7 @@ uniformly from the trained catalogue.  Gradients can be accumulated over
 from __future__ import annotations
 
 import logging
+import time
 from pathlib import Path
 from typing import Sequence
 
@@ -29,6 +30,7 @@ from recfair.models.lm.common import LMRecommender
 from recfair.models.lm.history import time_ordered_rows
 from recfair.models.lm.config import LMFinetuneConfig
 from recfair.models.lm.hf import ENCODER_MODES, TextTower, pick_device
+from recfair.models.lm.partial import shared_text_mask, window_batches
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +51,12 @@ class _TextTask(TrainingTask):
     def start_epoch(self, epoch: int) -> None:
         for m in self.modules:
             m.train()
+
+    def batches(self, epoch: int):
+        window = int(getattr(self.model, "user_window", 1))
+        if window == 1:
+            return None
+        return window_batches(self.users, self.ranks, window, self.model.batch_size, self.generator)
 
     def step(self, idx, with_penalty: bool) -> Step:
         idx = idx.numpy()
@@ -81,7 +89,10 @@ class LMTextModel(LMRecommender):
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(self.seed)
             tower = TextTower(self.encoder, self.encoder_mode, lora_r=self.lora_r, lora_alpha=self.lora_alpha,
-                              lora_targets=tuple(self.lora_targets), max_length=self.max_length)
+                              lora_targets=tuple(self.lora_targets), max_length=self.max_length,
+                              train_layers=getattr(self, "train_layers", None),
+                              cache_lower=getattr(self, "cache_lower", False),
+                              cache_dtype=getattr(self, "cache_dtype", "float16"))
         return tower.to(pick_device(self.runtime.device))
 
     def _loop(self, train, valid, sample_weight, penalty, modules: list[torch.nn.Module], batch_loss) -> None:
@@ -135,6 +146,19 @@ class LMFinetuneRecommender(LMTextModel):
         LoRA settings.
     max_length:
         Token budget per text.
+    train_layers, cache_lower, cache_dtype:
+        Partial fine-tuning: only the top ``train_layers`` encoder layers train (LoRA on
+        them only with ``encoder_mode="lora"``); with ``cache_lower`` the frozen layers'
+        output is computed once per text and cached (:mod:`recfair.models.lm.partial`).
+    user_window:
+        ``w > 1``: the examples at positions ``[k·w, (k+1)·w)`` of a user's time-ordered row
+        share one user text (the history before ``k·w``) and are batched together, so an
+        epoch encodes about ``w`` times fewer user texts; a window's other positives are
+        not scored as its negatives.  ``1`` (default): one text per example.
+    item_refresh_every, negatives:
+        ``1`` / ``"in-batch"`` (default): item texts are encoded with gradients every step.
+        Otherwise items come from a catalogue table encoded without gradients every
+        ``item_refresh_every`` steps, and ``negatives="all"`` scores every trained item.
     patience:
         Epochs without validation nDCG@10 improvement before stopping (with ``valid``).
     encoder, encoder_batch_size, user_fields, max_history, item_template, user_template:
@@ -155,14 +179,22 @@ class LMFinetuneRecommender(LMTextModel):
         pool = np.flatnonzero(self.trained_items_)
         use_penalty = trained_with(penalty)
 
+        window = int(self.user_window)
+
         def batch_loss(u, t, r, rng):
-            texts = self._prefix_texts(self._rows, u, r)
-            neg = pool[rng.integers(0, len(pool), int(self.n_negatives))] if self.n_negatives else np.zeros(0, np.int64)
-            cand = np.unique(np.concatenate([t, neg]))
-            p = self.tower_(texts)
-            q = self.tower_([self.item_texts_[j] for j in cand])
+            if window == 1:  # one text per example
+                p, text_of = self.tower_(self._prefix_texts(self._rows, u, r)), None
+            else:  # one text per user window in the batch
+                cut = r // window * window
+                _, first, text_of = np.unique(u * (int(r.max()) + 1) + cut, return_index=True, return_inverse=True)
+                p = self.tower_(self._prefix_texts(self._rows, u[first], cut[first]))[torch.from_numpy(text_of)]
+            cand, q = self._candidates(pool, t, rng)
             logits = p @ q.T / float(self.temperature)
-            label = torch.from_numpy(np.searchsorted(cand, t)).to(logits.device)
+            label_np = np.searchsorted(cand, t)
+            if text_of is not None:
+                shared = torch.from_numpy(shared_text_mask(text_of, label_np, len(cand))).to(logits.device)
+                logits = logits.masked_fill(shared, float("-inf"))
+            label = torch.from_numpy(label_np).to(logits.device)
             losses = F.cross_entropy(logits, label, reduction="none")
             pb = None
             if use_penalty:
@@ -170,10 +202,41 @@ class LMFinetuneRecommender(LMTextModel):
                 pb = PenaltyBatch(torch.from_numpy(u), torch.from_numpy(t), pos, user_embeddings=p, item_embeddings=q[label])
             return losses, pb
 
+        self._table_calls, self._item_table = 0, None
+        #: seconds spent encoding the catalogue table during training (item_refresh_every > 1 / negatives="all")
+        self.item_table_seconds_ = 0.0
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(self.seed)
             self._loop(train, valid, sample_weight, penalty if use_penalty else None, [self.tower_], batch_loss)
+        self._item_table = None
         return self
+
+    def _candidates(self, pool: np.ndarray, t: np.ndarray, rng) -> tuple[np.ndarray, torch.Tensor]:
+        """Sorted candidate items of a batch with positives ``t`` and their vectors.
+
+        ``item_refresh_every == 1`` and in-batch negatives: the positives plus ``n_negatives``
+        sampled items, encoded with gradients now.  Otherwise rows of the catalogue table
+        (no gradients), re-encoded every ``item_refresh_every`` calls; ``negatives="all"``
+        takes every trained item.
+        """
+        table_mode = int(self.item_refresh_every) > 1 or self.negatives == "all"
+        if self.negatives == "all":
+            cand = pool
+        else:
+            k = int(self.n_negatives)
+            neg = pool[rng.integers(0, len(pool), k)] if k else np.zeros(0, np.int64)
+            cand = np.unique(np.concatenate([t, neg]))
+        if not table_mode:
+            return cand, self.tower_([self.item_texts_[j] for j in cand])
+        calls = getattr(self, "_table_calls", 0)
+        if calls % int(self.item_refresh_every) == 0:
+            t0 = time.perf_counter()
+            table = np.zeros((self.n_items_, self.tower_.dimension), np.float32)
+            table[pool] = self.tower_.encode([self.item_texts_[j] for j in pool], self.encoder_batch_size)
+            self._item_table = torch.from_numpy(table).to(self.tower_.device)
+            self.item_table_seconds_ += time.perf_counter() - t0
+        self._table_calls = calls + 1
+        return cand, self._item_table[torch.from_numpy(cand).to(self.tower_.device)]
 
     def _refresh(self) -> None:
         self.item_emb_ = self.tower_.encode(self.item_texts_, self.encoder_batch_size)

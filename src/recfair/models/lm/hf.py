@@ -17,6 +17,14 @@ import torch
 
 from recfair.errors import RecfairError, require
 from recfair.models.lm.encoder import MODEL_NOT_AVAILABLE, resolve_model_path
+from recfair.models.lm.partial import (
+    LowerLayerCache,
+    check_train_layers,
+    freeze_lower,
+    layer_list,
+    pad_rows,
+    run_layers,
+)
 
 ENCODER_MODES = ("full", "lora", "frozen")
 LORA_TARGETS = "LoRA found none of the target modules {targets} in {path}; pass lora_targets naming its attention projections."
@@ -42,6 +50,13 @@ class TextTower(torch.nn.Module):
         LoRA settings (targets: module-name suffixes, BERT's ``query`` / ``value`` by default).
     max_length:
         Token budget per text (longer texts are truncated).
+    train_layers:
+        Train only the top ``train_layers`` transformer layers (their weights, or LoRA
+        adapters on them only); ``None``: all (:mod:`recfair.models.lm.partial`).
+    cache_lower:
+        With ``train_layers``: keep the frozen lower layers' output per text in a
+        :class:`~recfair.models.lm.partial.LowerLayerCache` (memory + disk) and run
+        only the top layers; ``cache_dtype`` is its storage type.
     """
 
     def __init__(
@@ -55,6 +70,9 @@ class TextTower(torch.nn.Module):
         lora_targets: Sequence[str] = ("query", "value"),
         max_length: int = 128,
         normalize: bool = True,
+        train_layers: int | None = None,
+        cache_lower: bool = False,
+        cache_dtype: str = "float16",
     ) -> None:
         super().__init__()
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -67,20 +85,31 @@ class TextTower(torch.nn.Module):
             model = AutoModel.from_pretrained(str(folder), local_files_only=True)
         except (OSError, ValueError) as exc:
             raise RecfairError(MODEL_NOT_AVAILABLE.format(model=folder) + f" ({exc})") from exc
+        n_layers = int(model.config.num_hidden_layers)
+        n_lower = check_train_layers(n_layers, train_layers, folder)
+        if n_lower:
+            layer_list(model, folder)
         if mode == "lora":
             peft = require("peft", extra="llm", feature="LoRA fine-tuning")
             names = {n.rsplit(".", 1)[-1] for n, _ in model.named_modules()}
             if not set(lora_targets) & names:
                 raise RecfairError(LORA_TARGETS.format(targets=list(lora_targets), path=folder))
             config = peft.LoraConfig(r=int(lora_r), lora_alpha=int(lora_alpha), lora_dropout=float(lora_dropout),
-                                     target_modules=list(lora_targets), bias="none")
+                                     target_modules=list(lora_targets), bias="none",
+                                     **({"layers_to_transform": list(range(n_lower, n_layers)),
+                                         "layers_pattern": "layer"} if n_lower else {}))
             model = peft.get_peft_model(model, config)
         elif mode == "frozen":
             for p in model.parameters():
                 p.requires_grad_(False)
         elif mode != "full":
             raise RecfairError(f"Unknown encoder mode '{mode}'. Choose one of: {', '.join(ENCODER_MODES)}.")
+        if n_lower and mode == "full":
+            freeze_lower(model, n_lower)
         self.model, self.mode, self.max_length, self.normalize = model, mode, int(max_length), bool(normalize)
+        self.n_lower = n_lower
+        #: cached frozen lower-layer outputs (None: every forward runs the whole encoder)
+        self.cache = LowerLayerCache(self, n_lower, folder, cache_dtype) if (cache_lower and n_lower) else None
 
     @property
     def dimension(self) -> int:
@@ -97,11 +126,16 @@ class TextTower(torch.nn.Module):
 
         Texts are truncated to ``max_length`` tokens; rows are L2-normalised when ``normalize``.
         """
-        batch = self.tokenizer(list(texts), padding=True, truncation=True, max_length=self.max_length,
-                               return_tensors="pt")
-        batch = {k: v.to(self.device) for k, v in batch.items()}
-        out = self.model(**batch).last_hidden_state
-        mask = batch["attention_mask"].unsqueeze(-1).to(out.dtype)
+        if self.cache is not None:
+            hidden, attention = pad_rows(self.cache.lookup(list(texts)), self.device)
+            out = run_layers(layer_list(self.model, "")[self.n_lower :], hidden, attention)
+        else:
+            batch = self.tokenizer(list(texts), padding=True, truncation=True, max_length=self.max_length,
+                                   return_tensors="pt")
+            batch = {k: v.to(self.device) for k, v in batch.items()}
+            out = self.model(**batch).last_hidden_state
+            attention = batch["attention_mask"]
+        mask = attention.unsqueeze(-1).to(out.dtype)
         pooled = (out * mask).sum(1) / mask.sum(1).clamp(min=1.0)
         return torch.nn.functional.normalize(pooled, dim=-1) if self.normalize else pooled
 

@@ -47,7 +47,7 @@ ID_PARAMS = ("item_id", "bias_id", "hist_id")
 FOLD_IN_LR = 0.01
 #: L2 weight on the id parts fitted by the item fold-in
 FOLD_IN_REG = 0.3
-#: at most this many known interactions are the item fold-in's context (its negatives)
+#: at most this many observed interactions with known items are the item fold-in's context (its negatives)
 FOLD_IN_CONTEXT = 20_000
 
 
@@ -283,15 +283,17 @@ class LMFrozenRecommender(LMRecommender):
     def _fold_in_items(self, items: np.ndarray, users: np.ndarray, positives: np.ndarray) -> None:
         """Fit ``e_j``, ``c_j`` of new items by softmax over the known items, users and the rest fixed.
 
-        The examples are the new items' pairs plus :func:`fold_in_context` — known
-        interactions of every user, weighted to stand for all of them — so a new item
-        is pushed down for the users who did not pick it and ends up scored like an
-        item picked as often, not above the whole catalogue.
+        The examples are the new items' pairs plus :func:`fold_in_context` — the
+        interactions with known items observed since training (the same period) — so a
+        new item is pushed down for the users who picked other items meanwhile and ends up
+        scored like an item picked as often, not above the whole catalogue.
         """
         if not self.use_item_ids or self.fold_in_epochs == 0:
             return
         fixed = self.id_items_ & ~np.isin(np.arange(self.n_items_), items)
-        cu, ci, cw = fold_in_context(self.seen_, fixed, FOLD_IN_CONTEXT, [int(self.seed), int(self.seen_.nnz)])
+        observed = getattr(self, "observed_", None)
+        observed = self.seen_[:0] if observed is None else observed
+        cu, ci, cw = fold_in_context(observed, fixed, FOLD_IN_CONTEXT, [int(self.seed), int(observed.nnz)])
         n_pos, rows = len(users), np.concatenate([users, cu]).astype(np.int64)
         uu, inv = np.unique(rows, return_inverse=True)
         p = self._user_vectors(torch.from_numpy(self.profile_emb_[uu]), uu, len(uu))[torch.from_numpy(inv)]
