@@ -28,7 +28,8 @@ Docs tag their examples with HTML comments (invisible on a rendered page):
       | gender | F .1853 · M .1987 | gap .0134 |
       <!-- /check -->
 
-  The commands run one after another (bash, in a fresh temporary folder).  Every
+  The commands run one after another (bash, in a fresh temporary folder; ``$RECFAIR_ROOT``
+  is the checkout, so ``python "$RECFAIR_ROOT/bench/bench_classic.py"`` runs a bench script).  Every
   decimal number quoted in the region — outside inline code and outside code blocks
   that hold commands — must match some number of the output at the precision quoted
   (``.1853`` matches ``0.18531``; ``98%`` and integers are not checked).
@@ -172,6 +173,7 @@ def run_example(ex: Example, timeout: float = 3600.0) -> tuple[int, str]:
     env.setdefault("TRANSFORMERS_OFFLINE", "1")
     env["COLUMNS"] = "200"  # rich tables: no wrapping that would split numbers
     env["PYTHONPATH"] = str(ROOT / "src") + os.pathsep + env.get("PYTHONPATH", "")
+    env["RECFAIR_ROOT"] = str(ROOT)  # regions run in a temporary folder: "$RECFAIR_ROOT/bench/…" names a script
     if ex.lang == "python":
         cmd = [sys.executable, "-c", ex.code]
     else:

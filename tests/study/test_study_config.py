@@ -43,6 +43,8 @@ def test_presets_load_and_tiny_config_is_valid():
                                               "GroupLossGapPenalty must be a non-negative number. Got -1"]),
     ('groups = ["gender", "activity"]', 'groups = ["gender", "nationality"]',
      ["s.toml:{L}: audit.groups[1]: group 'nationality' on data set 'synthetic': Cannot group users by 'nationality'"]),
+    ('groups = "gender"', 'groups = "gendre"',
+     ["s.toml:{L}: mitigations[0].groups: group 'gendre' on data set 'synthetic': Cannot group users by 'gendre'"]),
     ('name = "synthetic"', 'name = "no/such/file.csv"', ["s.toml:{L}: data[0].name: data path "]),
 ])
 def test_one_line_per_problem(old, new, expected):

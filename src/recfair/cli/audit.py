@@ -214,6 +214,7 @@ def audit_data_cmd(
     rating_col: Optional[str] = C.RATING_COL, timestamp_col: Optional[str] = C.TIMESTAMP_COL,
     duplicates: Optional[str] = C.DUPLICATES, users_file: Optional[Path] = C.USERS_FILE,
     items_file: Optional[Path] = C.ITEMS_FILE, encoding: Optional[str] = C.ENCODING,
+    rating_scale: Optional[str] = C.RATING_SCALE,
 ) -> None:
     """Audit a data set's interactions for bias before any model: shares, activity, ratings, concentration."""
     from rich.table import Table
@@ -223,7 +224,7 @@ def audit_data_cmd(
 
     console = _console()
     ds = load_dataset(name_or_path, **C.data_options(sep, user_col, item_col, rating_col, timestamp_col, duplicates,
-                                                     users_file, items_file, encoding))
+                                                     users_file, items_file, encoding, rating_scale))
     result = audit_data(ds, groups, item_groups)
     console.print(f"[bold]Data audit[/] of {ds.name}: {ds.n_users} users, {ds.n_items} items, "
                   f"{ds.n_interactions} interactions")

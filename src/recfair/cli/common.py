@@ -87,15 +87,22 @@ DUPLICATES = typer.Option(None, "--duplicates", help="Policy for repeated (user,
 USERS_FILE = typer.Option(None, "--users-file", help="CSV of user attributes (CSV data sets).")
 ITEMS_FILE = typer.Option(None, "--items-file", help="CSV of item attributes (CSV data sets).")
 ENCODING = typer.Option(None, "--encoding", help="Text encoding of the data files (default utf-8).")
+RATING_SCALE = typer.Option(None, "--rating-scale", metavar="MIN,MAX",
+                            help="Declared rating scale, e.g. 1,5: a rating outside it is an error "
+                                 "(ml-100k declares 1,5).")
 
 
 def data_options(sep: Optional[str] = None, user_col: Optional[str] = None, item_col: Optional[str] = None,
                  rating_col: Optional[str] = None, timestamp_col: Optional[str] = None,
                  duplicates: Optional[str] = None, users_file: Optional[str] = None,
-                 items_file: Optional[str] = None, encoding: Optional[str] = None) -> dict[str, Any]:
+                 items_file: Optional[str] = None, encoding: Optional[str] = None,
+                 rating_scale: Optional[str] = None) -> dict[str, Any]:
     """The loader keyword arguments the options name (``None`` = loader default, left out)."""
+    from recfair.data.dataset import rating_scale_of
+
     given = {"sep": sep, "user_col": user_col, "item_col": item_col, "rating_col": rating_col,
              "timestamp_col": timestamp_col, "duplicates": duplicates,
              "users_path": None if users_file is None else str(users_file),
-             "items_path": None if items_file is None else str(items_file), "encoding": encoding}
+             "items_path": None if items_file is None else str(items_file), "encoding": encoding,
+             "rating_scale": None if rating_scale is None else list(rating_scale_of(rating_scale))}
     return {k: v for k, v in given.items() if v is not None}

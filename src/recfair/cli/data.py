@@ -33,6 +33,9 @@ def info_rows(summary: dict) -> list[tuple[str, str]]:
                                      f"(mean {summary['rating_mean']:.4f})"))
     else:
         rows.append(("rating range", "none (implicit feedback)"))
+    if summary.get("rating_scale"):
+        lo, hi = summary["rating_scale"]
+        rows.append(("rating scale", f"{lo:g} – {hi:g} (declared)"))
     rows.append(("timestamps", "yes" if summary.get("has_timestamp") else "no"))
     rows.append(("user attributes", ", ".join(summary["user_attributes"]) or "none"))
     rows.append(("item attributes", ", ".join(summary["item_attributes"]) or "none"))
@@ -47,6 +50,7 @@ def info(
     rating_col: Optional[str] = C.RATING_COL, timestamp_col: Optional[str] = C.TIMESTAMP_COL,
     duplicates: Optional[str] = C.DUPLICATES, users_file: Optional[Path] = C.USERS_FILE,
     items_file: Optional[Path] = C.ITEMS_FILE, encoding: Optional[str] = C.ENCODING,
+    rating_scale: Optional[str] = C.RATING_SCALE,
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON instead of a table."),
 ) -> None:
     """Users, items, interactions, density, rating range and attribute columns of a data set."""
@@ -54,7 +58,8 @@ def info(
 
     from recfair.data import fingerprint, load_dataset
 
-    kw = C.data_options(sep, user_col, item_col, rating_col, timestamp_col, duplicates, users_file, items_file, encoding)
+    kw = C.data_options(sep, user_col, item_col, rating_col, timestamp_col, duplicates, users_file, items_file, encoding,
+                        rating_scale)
     ds = load_dataset(name_or_path, **kw)
     summary = {**ds.summary(), "fingerprint": fingerprint(ds)}
     if as_json:

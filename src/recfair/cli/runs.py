@@ -72,6 +72,7 @@ def train_cmd(
     rating_col: Optional[str] = C.RATING_COL, timestamp_col: Optional[str] = C.TIMESTAMP_COL,
     duplicates: Optional[str] = C.DUPLICATES, users_file: Optional[Path] = C.USERS_FILE,
     items_file: Optional[Path] = C.ITEMS_FILE, encoding: Optional[str] = C.ENCODING,
+    rating_scale: Optional[str] = C.RATING_SCALE,
 ) -> None:
     """Train MODEL on a split of a data set and write a run folder (every option is checked first)."""
     from recfair.cli.train import parse_params
@@ -94,7 +95,7 @@ def train_cmd(
     from recfair.data import load_dataset, make_split
 
     opts = C.data_options(sep, user_col, item_col, rating_col, timestamp_col, duplicates, users_file, items_file,
-                          encoding)
+                          encoding, rating_scale)
     ds = load_dataset(dataset, **opts)
     sp = make_split(ds, split, test_size=test_size, valid_size=valid_size, seed=seed)
     pen, rw = _mitigation(penalty, lam_value, reweigh, sp.train)

@@ -9,7 +9,7 @@ import typer
 
 
 def simulate_cmd(
-    file: Path = typer.Argument(..., help="Study config (TOML) with a [simulation] section."),
+    file: Path = typer.Argument(..., help="Study config (TOML) with a \\[simulation] section."),
     out: Optional[Path] = typer.Option(None, "--out", help="Study folder (default: the config's `out`)."),
     threads: int = typer.Option(1, "--threads", help="Torch threads of the models."),
 ) -> None:

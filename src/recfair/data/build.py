@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from recfair.data import validate as V
-from recfair.data.dataset import Dataset
+from recfair.data.dataset import Dataset, rating_scale_of
 from recfair.errors import DataError
 
 log = logging.getLogger(__name__)
@@ -103,16 +103,27 @@ def assemble(
     duplicates: str = "error",
     unknown_ids: str = "error",
     name: str = "dataset",
+    rating_scale=None,
 ) -> Dataset:
-    """Turn a checked interaction frame (indexed by line) and attribute frames into a Dataset."""
+    """Turn a checked interaction frame (indexed by line) and attribute frames into a Dataset.
+
+    ``rating_scale`` (``(min, max)`` or text ``"min,max"``) is checked against every
+    rating; the first one outside it is an error naming file, line and value.
+    """
     V.check_policy(duplicates, "duplicates", "the loader", V.DUPLICATE_POLICIES)
     V.check_policy(unknown_ids, "unknown_ids", "the loader", V.UNKNOWN_ID_POLICIES)
+    scale = None if rating_scale is None else rating_scale_of(rating_scale)
     lines = inter.index.to_numpy()
     u_raw = V.ids_column(inter, user_col, path)
     i_raw = V.ids_column(inter, item_col, path)
     rating = None
     if rating_col is not None:
-        rating = V.numeric_column(inter, rating_col, path, expected="a numeric rating").astype(np.float32)
+        values = V.numeric_column(inter, rating_col, path, expected="a numeric rating")
+        if scale is not None:
+            V.check_rating_scale(values, scale, inter, rating_col, path)
+        rating = values.astype(np.float32)
+    elif scale is not None:
+        raise DataError(V.SCALE_WITHOUT_RATINGS.format(lo=scale[0], hi=scale[1]), path=str(path))
     ts = V.timestamp_column(inter, timestamp_col, path) if timestamp_col is not None else None
 
     keep = None
@@ -152,4 +163,4 @@ def assemble(
         kept, rating, ts = res
         log.info("%s: %d duplicate (user, item) rows resolved with policy %r", path, len(uidx) - len(kept), duplicates)
         uidx, iidx = uidx[kept], iidx[kept]
-    return Dataset(uidx, iidx, rating, ts, user_ids, item_ids, users_t, items_t, name)
+    return Dataset(uidx, iidx, rating, ts, user_ids, item_ids, users_t, items_t, name, scale)

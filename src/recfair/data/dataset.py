@@ -12,6 +12,29 @@ import scipy.sparse as sp
 
 from recfair.errors import DataError
 
+#: A rating scale that is not two finite numbers with min < max.
+BAD_RATING_SCALE = (
+    "rating scale {value!r} is not valid; expected two finite numbers 'min,max' with min < max, e.g. '1,5'"
+)
+#: A rating outside the declared scale, found when a Dataset is built (loaders name file and line instead).
+RATING_OUTSIDE_SCALE = "rating {value:g} of interaction {index} is outside the declared rating scale [{lo:g}, {hi:g}]"
+
+
+def rating_scale_of(value: object) -> tuple[float, float]:
+    """A rating scale ``(min, max)`` from a pair of numbers or text such as ``"1,5"``.
+
+    Raises :class:`DataError` (naming the value and what is allowed) unless both
+    bounds are finite numbers and ``min < max``.
+    """
+    parts = value.split(",") if isinstance(value, str) else value
+    try:
+        lo, hi = (float(x) for x in parts)  # type: ignore[union-attr]
+    except (TypeError, ValueError):
+        raise DataError(BAD_RATING_SCALE.format(value=value)) from None
+    if not (np.isfinite(lo) and np.isfinite(hi) and lo < hi):
+        raise DataError(BAD_RATING_SCALE.format(value=value))
+    return lo, hi
+
 
 def _as_index(values: np.ndarray, n: int, what: str) -> np.ndarray:
     arr = np.asarray(values)
@@ -50,6 +73,11 @@ class Dataset:
         attributes such as ``genres`` hold tuples of strings.
     name:
         A label used in reports.
+    rating_scale:
+        ``(min, max)`` of the ratings where the data set declares one (ML-100K:
+        ``(1.0, 5.0)``), else ``None``.  Every rating must lie inside it; subsets
+        and splits carry it.  It is a declaration, not content, so it is not part
+        of :func:`recfair.data.fingerprint`.
 
     Examples
     --------
@@ -69,6 +97,7 @@ class Dataset:
     users: pd.DataFrame = field(repr=False)
     items: pd.DataFrame = field(repr=False)
     name: str = "dataset"
+    rating_scale: tuple[float, float] | None = None
 
     def __post_init__(self) -> None:
         n_users, n_items = len(self.user_ids), len(self.item_ids)
@@ -82,6 +111,9 @@ class Dataset:
             if rating.shape != (n,):
                 raise DataError(f"'rating' must have shape ({n},), got {rating.shape}")
             object.__setattr__(self, "rating", rating)
+        if self.rating_scale is not None:
+            object.__setattr__(self, "rating_scale", rating_scale_of(self.rating_scale))
+            self._check_scale()
         if self.timestamp is not None:
             ts = np.asarray(self.timestamp, dtype=np.int64)
             if ts.shape != (n,):
@@ -96,6 +128,16 @@ class Dataset:
             if arr is not None:
                 arr.flags.writeable = False
 
+    def _check_scale(self) -> None:
+        """Raise when a rating lies outside the declared scale."""
+        if self.rating is None or self.rating_scale is None or not len(self.rating):
+            return
+        lo, hi = self.rating_scale
+        bad = (self.rating < lo) | (self.rating > hi)
+        if bad.any():
+            pos = int(np.argmax(bad))
+            raise DataError(RATING_OUTSIDE_SCALE.format(value=float(self.rating[pos]), index=pos, lo=lo, hi=hi))
+
     # ------------------------------------------------------------------ build
     @classmethod
     def from_frame(
@@ -109,8 +151,9 @@ class Dataset:
         rating_col: str | None = "rating",
         timestamp_col: str | None = "timestamp",
         name: str = "dataset",
+        rating_scale: tuple[float, float] | None = None,
     ) -> "Dataset":
-        """Build a Dataset from a frame of raw ids.
+        """Build a Dataset from a frame of raw ids (``rating_scale``: see the class doc).
 
         ``users`` / ``items`` are optional attribute tables whose index (or a
         column named like ``user_col`` / ``item_col``) holds raw ids.  Users and
@@ -153,7 +196,7 @@ class Dataset:
         if timestamp_col is not None and timestamp_col in interactions.columns:
             ts = interactions[timestamp_col].to_numpy(dtype=np.int64)
         users_t.index.name, items_t.index.name = "user", "item"
-        return cls(uidx, iidx, rating, ts, user_ids, item_ids, users_t, items_t, name)
+        return cls(uidx, iidx, rating, ts, user_ids, item_ids, users_t, items_t, name, rating_scale)
 
     # ------------------------------------------------------------ properties
     @property
@@ -284,6 +327,8 @@ class Dataset:
             out["rating_min"] = float(self.rating.min())
             out["rating_max"] = float(self.rating.max())
             out["rating_mean"] = round(float(self.rating.mean()), 4)
+        if self.rating_scale is not None:
+            out["rating_scale"] = list(self.rating_scale)
         return out
 
     def __repr__(self) -> str:

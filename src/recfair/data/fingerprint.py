@@ -7,6 +7,13 @@ data file edited after training silently changes every number otherwise.
 The hash covers the interactions (user and item indices, ratings, timestamps in
 file order), the raw-id maps and both attribute tables (values and column
 names); it does not cover the data set's display name or where it was read from.
+
+Nor does it cover the declared rating scale (:attr:`Dataset.rating_scale`): the
+scale is a declaration checked against the ratings when the data is loaded, not
+content, and no stored number depends on it — every rating it admits is already
+hashed.  So declaring a scale (ML-100K now declares 1–5) leaves the fingerprints of
+existing runs unchanged, and a run stays valid whether or not ``--rating-scale``
+is repeated when it is read back.
 """
 
 from __future__ import annotations

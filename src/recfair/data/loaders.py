@@ -26,6 +26,8 @@ from recfair.data.dataset import Dataset
 from recfair.errors import DataError, RecfairError
 
 BUILTIN_DATASETS = ("ml-100k", "synthetic")
+#: The rating scale the built-in ml-100k declares (whole stars 1–5).
+ML100K_RATING_SCALE = (1.0, 5.0)
 
 UNKNOWN_DATASET = (
     "unknown data set {name!r}: not a built-in name ({names}) and no such file or folder; expected a "
@@ -105,6 +107,7 @@ def load_atomic(
     duplicates: str = "error",
     unknown_ids: str = "error",
     encoding: str = "utf-8",
+    rating_scale: tuple[float, float] | str | None = None,
 ) -> Dataset:
     """Load RecBole atomic files ``<prefix>.inter`` (+ optional ``.user``, ``.item``).
 
@@ -121,6 +124,10 @@ def load_atomic(
     unknown_ids:
         Interactions whose user / item has no row in the ``.user`` / ``.item``
         file: ``"error"`` (default), ``"drop"`` or ``"keep"``.
+    rating_scale:
+        ``(min, max)`` (or ``"min,max"``) the ratings must lie in; a rating
+        outside it is an error naming file, line and value.  ``None``: not checked
+        (the built-in ``ml-100k`` declares ``(1, 5)``).
 
     Fields ``user_id``, ``item_id`` are required; ``rating``, ``timestamp``
     optional.  RecBole's ``movie_title`` → ``title`` (kept whole),
@@ -168,7 +175,7 @@ def load_atomic(
         df, inter_path,
         user_col=get("user_id"), item_col=get("item_id"), rating_col=get("rating"), timestamp_col=get("timestamp"),
         users=users, users_path=user_path, items=items, items_path=item_path,
-        duplicates=duplicates, unknown_ids=unknown_ids, name=name or Path(prefix).name,
+        duplicates=duplicates, unknown_ids=unknown_ids, name=name or Path(prefix).name, rating_scale=rating_scale,
     )
 
 
@@ -210,6 +217,7 @@ def load_csv(
     unknown_ids: str = "error",
     encoding: str = "utf-8",
     name: str | None = None,
+    rating_scale: tuple[float, float] | str | None = None,
 ) -> Dataset:
     """Load interactions from a delimited file with a header, mapping columns by name.
 
@@ -218,6 +226,8 @@ def load_csv(
     ``user_col`` / ``item_col``; their other columns become attributes
     (``age`` → int, ``year`` → float, ``genres`` split on ``genres_sep``).
     Timestamps may be numbers or ISO date-times (stored as Unix seconds).
+    ``rating_scale`` is the ``(min, max)`` the ratings must lie in (see
+    :func:`load_atomic`).
 
     Examples
     --------
@@ -242,7 +252,7 @@ def load_csv(
     return assemble(
         df, path, user_col=user_col, item_col=item_col, rating_col=rating_col, timestamp_col=timestamp_col,
         users=users, users_path=users_path, items=items, items_path=items_path,
-        duplicates=duplicates, unknown_ids=unknown_ids, name=name or path.stem,
+        duplicates=duplicates, unknown_ids=unknown_ids, name=name or path.stem, rating_scale=rating_scale,
     )
 
 
@@ -324,6 +334,8 @@ def load_dataset(name_or_path: str | Path, **kwargs: Any) -> Dataset:
         if not fetch.have_ml100k():
             raise RecfairError(fetch.ML100K_MISSING.format(path=fetch.ml100k_dir()))
         check_loader_options(load_atomic, kwargs, "the built-in ml-100k (RecBole atomic files)", key)
+        if kwargs.get("rating_scale") is None:
+            kwargs["rating_scale"] = ML100K_RATING_SCALE
         return load_atomic(fetch.ml100k_dir() / "ml-100k", name=kwargs.pop("name", "ml-100k"), **kwargs)
     if key == "synthetic":
         import inspect

@@ -26,6 +26,9 @@ MOVIELENS_MARKERS = ("u.data", "ratings.dat", "ratings.csv")
 NOT_MOVIELENS = "no MovieLens files here; expected u.data (ml-100k), ratings.dat (ml-1m) or ratings.csv (ml-latest)"
 BAD_DAT_FIELDS = "found {found} field(s) separated by '::', expected {n}"
 
+#: The rating scale each MovieLens format declares (used unless ``rating_scale`` is given).
+MOVIELENS_RATING_SCALES = {"ml-100k": (1.0, 5.0), "ml-1m": (1.0, 5.0), "ml-latest": (0.5, 5.0)}
+
 ML100K_GENRES = (
     "unknown", "Action", "Adventure", "Animation", "Children's", "Comedy", "Crime", "Documentary", "Drama",
     "Fantasy", "Film-Noir", "Horror", "Musical", "Mystery", "Romance", "Sci-Fi", "Thriller", "War", "Western",
@@ -173,13 +176,17 @@ def load_movielens(
     name: str | None = None,
     duplicates: str = "error",
     unknown_ids: str = "error",
+    rating_scale: tuple[float, float] | str | None = None,
 ) -> Dataset:
     """Load a MovieLens folder in its raw format, detected from the files present.
 
     ``u.data`` (+ ``u.user``, ``u.item``) → ml-100k; ``ratings.dat``
     (+ ``users.dat``, ``movies.dat``) → ml-1m; ``ratings.csv`` (+ ``movies.csv``)
     → ml-latest / ml-latest-small.  ``duplicates`` and ``unknown_ids`` are the
-    policies of :func:`recfair.data.loaders.load_atomic`.
+    policies of :func:`recfair.data.loaders.load_atomic`.  ``rating_scale``
+    defaults to the format's own (:data:`MOVIELENS_RATING_SCALES`: 1–5 stars, or
+    0.5–5 in half stars for ml-latest); a rating outside it is an error naming
+    file, line and value.
 
     Examples
     --------
@@ -187,10 +194,9 @@ def load_movielens(
     """
     folder = Path(folder).expanduser()
     kw = dict(name=name or folder.name, duplicates=duplicates, unknown_ids=unknown_ids)
-    if (folder / "u.data").is_file():
-        return _load_ml100k(folder, **kw)
-    if (folder / "ratings.dat").is_file():
-        return _load_ml1m(folder, **kw)
-    if (folder / "ratings.csv").is_file():
-        return _load_latest(folder, **kw)
+    for marker, fmt, loader in (("u.data", "ml-100k", _load_ml100k), ("ratings.dat", "ml-1m", _load_ml1m),
+                                ("ratings.csv", "ml-latest", _load_latest)):
+        if (folder / marker).is_file():
+            scale = MOVIELENS_RATING_SCALES[fmt] if rating_scale is None else rating_scale
+            return loader(folder, rating_scale=scale, **kw)
     raise DataError(NOT_MOVIELENS, path=str(folder))

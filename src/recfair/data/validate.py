@@ -231,6 +231,23 @@ def numeric_column(df: pd.DataFrame, col, path, *, expected: str = "a number", l
     return vals
 
 
+#: A rating outside the scale the data set declares (``--rating-scale``, or the format's own, e.g. ML-100K 1–5).
+RATING_OUT_OF_SCALE = "rating {value} is outside the declared rating scale [{lo:g}, {hi:g}]; expected {lo:g} <= rating <= {hi:g}"
+#: A rating scale declared for data that has no rating column.
+SCALE_WITHOUT_RATINGS = "a rating scale [{lo:g}, {hi:g}] was declared but the interactions have no rating column"
+
+
+def check_rating_scale(values: np.ndarray, scale: tuple[float, float], df: pd.DataFrame, col, path, *,
+                       label: str | None = None) -> None:
+    """Raise naming file, line, value and scale when a rating of ``df[col]`` lies outside ``scale``."""
+    lo, hi = scale
+    bad = (values < lo) | (values > hi)
+    if bad.any():
+        pos = int(np.argmax(bad))
+        raise DataError(RATING_OUT_OF_SCALE.format(value=str(df[col].iloc[pos]), lo=lo, hi=hi), path=str(path),
+                        line=int(df.index[pos]), column=label or str(col))
+
+
 #: A numeric timestamp that int64 cannot hold (it would wrap around silently).
 TIMESTAMP_RANGE = "timestamp {value} is outside the int64 range [-2**63, 2**63); expected Unix seconds or an ISO date-time"
 

@@ -25,6 +25,7 @@ from recfair.errors import RecfairError, check_fraction, check_positive_int
 from recfair.fairness.compare import ALL, GroupCodes, group_codes
 from recfair.fairness.groups import Grouping
 from recfair.fairness.stats import bootstrap_means, percentile_ci, rng_for
+from recfair.fairness.user import metric_columns
 
 __all__ = ["STRATA_COLUMNS", "activity_strata", "gaps_within_strata"]
 
@@ -164,13 +165,7 @@ def gaps_within_strata(
     if not isinstance(per_user, pd.DataFrame):
         raise RecfairError(NOT_A_TABLE.format(kind=type(per_user).__name__))
     frame = per_user.sort_index(kind="stable")
-    if metrics is None:
-        metrics = [c for c in frame.columns if pd.api.types.is_numeric_dtype(frame[c])
-                   and not pd.api.types.is_bool_dtype(frame[c])]
-    metrics = [metrics] if isinstance(metrics, str) else list(metrics)
-    for m in metrics:
-        if m not in frame.columns:
-            raise RecfairError(METRIC_NOT_IN.format(metric=m, columns=list(frame.columns)))
+    metrics = metric_columns(frame, metrics, METRIC_NOT_IN)
     gc = _one(grouping, frame.index, "grouping")
     sc = _one(strata, frame.index, "strata")
     rows = []

@@ -30,7 +30,7 @@ from recfair.errors import RecfairError, check_fraction, check_positive_int
 from recfair.fairness.groups import Grouping
 from recfair.fairness.stats import bootstrap_means, group_means, percentile_ci, permutation_gap_test, rng_for
 
-__all__ = ["USER_GAP_COLUMNS", "USER_GROUP_COLUMNS", "UserAudit", "audit_users", "ugf"]
+__all__ = ["USER_GAP_COLUMNS", "USER_GROUP_COLUMNS", "UserAudit", "audit_users", "metric_columns", "ugf"]
 
 USER_GROUP_COLUMNS = ("attribute", "group", "metric", "value", "ci_low", "ci_high", "n", "n_missing")
 USER_GAP_COLUMNS = (
@@ -72,6 +72,20 @@ def ugf(values: np.ndarray, advantaged: np.ndarray) -> float:
     return float(abs(v[ok & a].mean() - v[ok & ~a].mean()))
 
 
+def metric_columns(per_user: pd.DataFrame, metrics=None, missing: str = UNKNOWN_METRIC) -> list[str]:
+    """The metric columns of a per-user table to analyse: ``metrics`` (a name or a list), each a column
+    of ``per_user`` (else :class:`RecfairError` with the ``missing`` message, formatted with ``metric`` and
+    ``columns``), or by default every numeric, non-boolean column."""
+    if metrics is None:
+        metrics = [c for c in per_user.columns if pd.api.types.is_numeric_dtype(per_user[c])
+                   and not pd.api.types.is_bool_dtype(per_user[c])]
+    metrics = [metrics] if isinstance(metrics, str) else list(metrics)
+    for m in metrics:
+        if m not in per_user.columns:
+            raise RecfairError(missing.format(metric=m, columns=list(per_user.columns)))
+    return metrics
+
+
 def _check_per_user(per_user: pd.DataFrame, metrics) -> tuple[np.ndarray, np.ndarray, list[str]]:
     if not isinstance(per_user, pd.DataFrame):
         raise RecfairError(BAD_PER_USER.format(detail=f"got {type(per_user).__name__}"))
@@ -79,13 +93,7 @@ def _check_per_user(per_user: pd.DataFrame, metrics) -> tuple[np.ndarray, np.nda
         raise RecfairError(BAD_PER_USER.format(detail="the index has duplicate users"))
     if not pd.api.types.is_integer_dtype(per_user.index.dtype) and len(per_user):
         raise RecfairError(BAD_PER_USER.format(detail=f"the index has dtype {per_user.index.dtype}"))
-    if metrics is None:
-        metrics = [c for c in per_user.columns if pd.api.types.is_numeric_dtype(per_user[c])
-                   and not pd.api.types.is_bool_dtype(per_user[c])]
-    metrics = [metrics] if isinstance(metrics, str) else list(metrics)
-    for m in metrics:
-        if m not in per_user.columns:
-            raise RecfairError(UNKNOWN_METRIC.format(metric=m, columns=list(per_user.columns)))
+    metrics = metric_columns(per_user, metrics)
     frame = per_user.sort_index(kind="stable")
     users = frame.index.to_numpy(dtype=np.int64)
     values = frame[metrics].to_numpy(dtype=np.float64) if metrics else np.empty((len(frame), 0))

@@ -103,6 +103,15 @@ def _csr_from_state(prefix: str, state: dict[str, np.ndarray]) -> sp.csr_matrix:
     return sp.csr_matrix((np.ones(len(indices), dtype=np.float32), indices, indptr), shape=shape)
 
 
+def checked_indices(values: Any, n: int, what: str) -> np.ndarray:
+    """``values`` as a flat int64 array of indices, each in ``[0, n)`` (else :class:`RecfairError`
+    naming ``what``: ``"user"`` or ``"item"``)."""
+    out = np.asarray(values, dtype=np.int64).ravel()
+    if out.size and (out.min() < 0 or out.max() >= n):
+        raise RecfairError(f"{what} indices must lie in [0, {n}); got {out.min()}..{out.max()}")
+    return out
+
+
 class Recommender(Configurable):
     """Base class of every recommender.
 
@@ -180,11 +189,13 @@ class Recommender(Configurable):
         if not self.is_fitted:
             raise NotFittedError(NOT_FITTED.format(name=type(self).__name__))
 
+    def _trained_items(self) -> np.ndarray:
+        """Boolean mask of the items with a training interaction (``_check_items`` refuses the others)."""
+        return np.diff(self.seen_.tocsc().indptr) > 0
+
     def _check_users(self, users: np.ndarray) -> np.ndarray:
         self._check_fitted()
-        users = np.asarray(users, dtype=np.int64).ravel()
-        if users.size and (users.min() < 0 or users.max() >= self.n_users_):
-            raise RecfairError(f"user indices must lie in [0, {self.n_users_}); got {users.min()}..{users.max()}")
+        users = checked_indices(users, self.n_users_, "user")
         if not self.supports_cold_users and users.size:
             counts = np.diff(self.seen_.indptr)[users]
             cold = users[counts == 0]
@@ -195,12 +206,9 @@ class Recommender(Configurable):
     def _check_items(self, items: np.ndarray) -> np.ndarray:
         """Validate item indices; refuse items with no training interaction unless ``supports_cold_items``."""
         self._check_fitted()
-        items = np.asarray(items, dtype=np.int64).ravel()
-        if items.size and (items.min() < 0 or items.max() >= self.n_items_):
-            raise RecfairError(f"item indices must lie in [0, {self.n_items_}); got {items.min()}..{items.max()}")
+        items = checked_indices(items, self.n_items_, "item")
         if not self.supports_cold_items and items.size:
-            known = np.diff(self.seen_.tocsc().indptr) > 0
-            cold = np.unique(items[~known[items]])
+            cold = np.unique(items[~self._trained_items()[items]])
             if cold.size:
                 raise ColdStartError(COLD_ITEMS.format(name=type(self).__name__, n=cold.size))
         return items
@@ -213,12 +221,7 @@ class Recommender(Configurable):
         a cold-start user (no training interactions) gets recommendations.  Models that
         cannot represent new users or items raise :class:`ColdStartError` instead.
         """
-        self._check_fitted()
-        if interactions.n_users != self.n_users_ or interactions.n_items != self.n_items_:
-            raise RecfairError(
-                f"observed interactions must share the model's index space ({self.n_users_} users, "
-                f"{self.n_items_} items); got {interactions.n_users} users, {interactions.n_items} items"
-            )
+        self._check_observed(interactions)
         if interactions.n_interactions == 0:
             return self
         users = np.unique(interactions.user)
@@ -227,10 +230,23 @@ class Recommender(Configurable):
             if cold.size:
                 raise ColdStartError(COLD_USERS.format(name=type(self).__name__, n=cold.size, example=int(cold[0])))
         self._check_items(np.unique(interactions.item))
+        self._add_seen(interactions)
+        return self
+
+    def _check_observed(self, interactions: "Dataset") -> None:
+        """Refuse observing before fitting, or interactions outside the model's index space."""
+        self._check_fitted()
+        if interactions.n_users != self.n_users_ or interactions.n_items != self.n_items_:
+            raise RecfairError(
+                f"observed interactions must share the model's index space ({self.n_users_} users, "
+                f"{self.n_items_} items); got {interactions.n_users} users, {interactions.n_items} items"
+            )
+
+    def _add_seen(self, interactions: "Dataset") -> None:
+        """Add observed interactions to ``seen_`` (what ``recommend(exclude_seen=True)`` masks)."""
         merged = (self.seen_ + interactions.matrix).tocsr()
         merged.data[:] = 1.0
         self.seen_ = merged
-        return self
 
     # ----------------------------------------------------------------- score
     def score(self, users: np.ndarray) -> np.ndarray:

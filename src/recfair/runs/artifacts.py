@@ -70,7 +70,8 @@ def now_utc() -> str:
     return _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat()
 
 
-def _fsync(path: Path) -> None:
+def fsync_path(path: Path) -> None:
+    """Flush a file's bytes, or a folder's entries, to disk."""
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
@@ -211,7 +212,7 @@ def atomic_folder(target: str | os.PathLike, meta: dict[str, Any] | None = None)
         write_manifest(tmp, meta)
         for p in tmp.rglob("*"):
             if p.is_file():
-                _fsync(p)
+                fsync_path(p)
         fault_point("manifest-written")
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -230,6 +230,14 @@ def _check_data(config: Any, base_dir: Path) -> list[tuple[tuple, str]]:
                         gs.assign(ds, side)
                 except RecfairError as exc:
                     problems.append((("audit", key, j), f"group {spec!r} on data set {data.name!r}: {exc}"))
+        for j, m in enumerate(config.mitigations):
+            if m.groups is None:
+                continue
+            try:
+                for gs in parse_groups(m.groups, side="user"):
+                    gs.assign(ds, "user")
+            except RecfairError as exc:
+                problems.append((("mitigations", j, "groups"), f"group {m.groups!r} on data set {data.name!r}: {exc}"))
         if config.probe is not None:
             from recfair.fairness.probe_targets import dataset_attribute_values
 

@@ -16,11 +16,12 @@ from typing import Any, Callable, Mapping
 import pandas as pd
 
 from recfair.errors import RecfairError
+from recfair.runs.artifacts import fsync_path
 from recfair.study.schema import CELL_COLUMNS, JSON_COLUMNS
 
 __all__ = [
     "BAD_CELL_ID", "EXTRA_COLUMN", "MISSING_COLUMN", "UNKNOWN_CELL_KEY", "UNKNOWN_TABLE",
-    "canonical_json", "cell_row", "check_cell_id", "checked_frame", "fsync_dir", "fsync_tree", "notify", "sql_path",
+    "canonical_json", "cell_row", "check_cell_id", "checked_frame", "fsync_tree", "notify", "sql_path",
 ]
 
 _CELL_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
@@ -45,7 +46,7 @@ def fsync_tree(root: Path) -> None:
             with open(path, "rb") as fh:
                 os.fsync(fh.fileno())
     for folder in [root, *[p for p in root.rglob("*") if p.is_dir()]]:
-        fsync_dir(folder)
+        fsync_path(folder)
 
 
 def now_utc() -> str:
@@ -94,15 +95,6 @@ def notify(on_step: Callable[[str], None] | None, step: str) -> None:
     """Call ``on_step(step)`` when a callback was given."""
     if on_step is not None:
         on_step(step)
-
-
-def fsync_dir(folder: Path) -> None:
-    """Flush a folder's entries to disk."""
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def sql_path(path: Path) -> str:

@@ -35,6 +35,7 @@ from typing import Any, Callable, Iterable, Mapping
 import pandas as pd
 
 from recfair.errors import RecfairError, require
+from recfair.runs.artifacts import fsync_path
 from recfair.study.rows import (
     BAD_CELL_ID,
     EXTRA_COLUMN,
@@ -45,7 +46,6 @@ from recfair.study.rows import (
     cell_row,
     check_cell_id,
     checked_frame,
-    fsync_dir,
     fsync_tree,
     notify,
     sql_path,
@@ -272,7 +272,7 @@ class Store:
         if target.exists():  # a leftover of an earlier crash in this process: not done, so not visible
             shutil.rmtree(target)
         os.rename(source, target)
-        fsync_dir(self.cells_dir)
+        fsync_path(self.cells_dir)
         return target
 
     def _delete_cell_rows(self, cell_id: str) -> None:

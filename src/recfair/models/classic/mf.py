@@ -11,7 +11,7 @@ import torch
 from pydantic import Field
 
 from recfair.errors import RecfairError
-from recfair.models.base import SCORE_BATCH_CELLS, Penalty, PenaltyBatch, Recommender
+from recfair.models.base import SCORE_BATCH_CELLS, Penalty, PenaltyBatch, Recommender, checked_indices
 from recfair.models.config import BatchSize, ComponentConfig, EmbeddingSize, Epochs, LearningRate, Patience, Reg, Seed
 from recfair.models import torch_kit as tk
 from recfair.models.training import Step, Trainer, TrainingTask
@@ -253,8 +253,7 @@ class MFRecommender(_FactorRecommender):
         items = np.asarray(items, dtype=np.int64).ravel()
         if items.shape != users.shape:
             raise RecfairError(f"predict needs as many items as users; got {items.shape[0]} and {users.shape[0]}")
-        if items.size and (items.min() < 0 or items.max() >= self.n_items_):
-            raise RecfairError(f"item indices must lie in [0, {self.n_items_}); got {items.min()}..{items.max()}")
+        checked_indices(items, self.n_items_, "item")
         return np.einsum("nd,nd->n", self._user_side[users], self._item_side[items]).astype(np.float32)
 
 

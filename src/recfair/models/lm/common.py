@@ -26,7 +26,7 @@ import numpy as np
 
 from recfair.data import text as T
 from recfair.errors import RecfairError, check_positive_int
-from recfair.models.base import Recommender
+from recfair.models.base import Recommender, checked_indices
 from recfair.models.lm.history import history_bags, pack_strings, resolve_history, unpack_strings
 from recfair.recommendations import Recommendations, rank_scores
 
@@ -115,18 +115,11 @@ class LMRecommender(Recommender):
         parts (``lm-frozen``, ``lm-hybrid``): their id part is fitted on every observed
         interaction with them while all other parameters stay fixed.
         """
-        self._check_fitted()
-        if interactions.n_users != self.n_users_ or interactions.n_items != self.n_items_:
-            raise RecfairError(
-                f"observed interactions must share the model's index space ({self.n_users_} users, "
-                f"{self.n_items_} items); got {interactions.n_users} users, {interactions.n_items} items"
-            )
+        self._check_observed(interactions)
         if interactions.n_interactions == 0:
             return self
         # History items need no trained representation (titles / text suffice), so no item check here.
-        merged = (self.seen_ + interactions.matrix).tocsr()
-        merged.data[:] = 1.0
-        self.seen_ = merged
+        self._add_seen(interactions)
         prior = getattr(self, "observed_", None)
         self.observed_ = (interactions.matrix if prior is None else prior + interactions.matrix).tocsr()
         new = T.recency_histories(interactions, np.arange(self.n_users_))
@@ -147,19 +140,9 @@ class LMRecommender(Recommender):
                 self._fold_in_items(new_items, sub.row.astype(np.int64), new_items[sub.col].astype(np.int64))
         return self
 
-    def _check_items(self, items: np.ndarray) -> np.ndarray:
-        """Range check; models without ``supports_cold_items`` refuse items with no training interaction."""
-        from recfair.errors import COLD_ITEMS, ColdStartError
-
-        self._check_fitted()
-        items = np.asarray(items, dtype=np.int64).ravel()
-        if items.size and (items.min() < 0 or items.max() >= self.n_items_):
-            raise RecfairError(f"item indices must lie in [0, {self.n_items_}); got {items.min()}..{items.max()}")
-        if not self.supports_cold_items and items.size:
-            cold = np.unique(items[~self.trained_items_[items]])
-            if cold.size:
-                raise ColdStartError(COLD_ITEMS.format(name=type(self).__name__, n=cold.size))
-        return items
+    def _trained_items(self) -> np.ndarray:
+        """Items with a training interaction (``seen_`` also holds the observed ones)."""
+        return self.trained_items_
 
     def _after_observe(self, users: np.ndarray) -> None:
         """Hook: update learned state for users whose history changed."""
@@ -234,8 +217,7 @@ class LMRecommender(Recommender):
             users = np.asarray(users, dtype=np.int64).ravel()
             if len(users) != len(texts):
                 raise RecfairError(BAD_TEXT_USERS.format(n=len(texts), m=len(users)))
-            if users.size and (users.min() < 0 or users.max() >= self.n_users_):
-                raise RecfairError(f"user indices must lie in [0, {self.n_users_}); got {users.min()}..{users.max()}")
+            checked_indices(users, self.n_users_, "user")
         return texts, users
 
     def score_texts(self, user_texts: Sequence[str], users: np.ndarray | None = None) -> np.ndarray:

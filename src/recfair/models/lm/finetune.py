@@ -24,19 +24,22 @@ import torch.nn.functional as F
 from recfair.data import text as T
 from recfair.models.base import Penalty, PenaltyBatch
 from recfair.models import torch_kit as tk
-from recfair.models.training import Step, Trainer, TrainingTask
+from recfair.models.training import Step, Trainer
 from recfair.models.training import use_penalty as trained_with
 from recfair.models.lm.common import LMRecommender
 from recfair.models.lm.history import time_ordered_rows
 from recfair.models.lm.config import LMFinetuneConfig
 from recfair.models.lm.hf import ENCODER_MODES, TextTower, pick_device
 from recfair.models.lm.partial import shared_text_mask, window_batches
+from recfair.models.lm.task import LMTask
 
 log = logging.getLogger(__name__)
 
 
-class _TextTask(TrainingTask):
-    """Training of the text models for the shared trainer: ``batch_loss(users, items, ranks, rng)`` per batch."""
+class _TextTask(LMTask):
+    """Training of the text models for the shared trainer: ``batch_loss(users, items, ranks, rng)`` per batch.
+
+    The trained state is the model's (encoder and heads), not one ``net``."""
 
     def __init__(self, model: "LMTextModel", train, valid, modules: list[torch.nn.Module], batch_loss, ranks) -> None:
         self.model, self.valid, self.modules, self.batch_loss, self.ranks = model, valid, modules, batch_loss, ranks
@@ -62,12 +65,6 @@ class _TextTask(TrainingTask):
         idx = idx.numpy()
         losses, batch = self.batch_loss(self.users[idx], self.items[idx], self.ranks[idx], self.rng)
         return Step(losses, penalty_batch=batch)
-
-    def end_epoch(self, epoch: int) -> None:
-        self.model._refresh()
-
-    def validate(self) -> float:
-        return self.model._valid_ndcg(self.valid)
 
     def state(self) -> dict[str, torch.Tensor]:
         return self.model._torch_state()

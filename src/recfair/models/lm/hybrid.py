@@ -32,10 +32,11 @@ import torch.nn.functional as F
 from recfair.data import text as T
 from recfair.models.base import Penalty, PenaltyBatch
 from recfair.models import torch_kit as tk
-from recfair.models.training import FullBatchTask, Step, Trainer, TrainingTask
-from recfair.models.lm.common import LMRecommender
+from recfair.models.training import FullBatchTask, Step, Trainer
+from recfair.models.lm.embedded import EmbeddedTextRecommender
 from recfair.models.lm.history import bags_from_lists, history_bags, history_ends, pool_history, time_ordered_rows
 from recfair.models.lm.config import LMHybridConfig
+from recfair.models.lm.task import LMTask
 
 log = logging.getLogger(__name__)
 
@@ -103,7 +104,7 @@ class _Hybrid(torch.nn.Module):
         return p
 
 
-class _HybridTask(TrainingTask):
+class _HybridTask(LMTask):
     """lm-hybrid's training for the shared trainer: BPR steps, negatives drawn once per epoch."""
 
     def __init__(self, model: "LMHybridRecommender", train, valid, g: torch.Generator) -> None:
@@ -139,23 +140,8 @@ class _HybridTask(TrainingTask):
                                  negative_predictions=x_uj, negative_items=j)
         return Step(losses, reg, batch)
 
-    def end_epoch(self, epoch: int) -> None:
-        self.model._refresh()
 
-    def validate(self) -> float:
-        return self.model._valid_ndcg(self.valid)
-
-    def state(self) -> dict[str, torch.Tensor]:
-        return self.net.state_dict()
-
-    def load_state(self, state: dict[str, torch.Tensor]) -> None:
-        self.net.load_state_dict(state)
-
-    def finish(self, restored: bool) -> None:
-        self.model._refresh()
-
-
-class LMHybridRecommender(LMRecommender):
+class LMHybridRecommender(EmbeddedTextRecommender):
     """BPR-MF whose item factors are initialised from and regularised towards LM item embeddings.
 
     Parameters
@@ -185,20 +171,13 @@ class LMHybridRecommender(LMRecommender):
     """
 
     name = "lm-hybrid"
-    history_in_text = False
-
     Config = LMHybridConfig
-    default_threads = 1  # fastest for these small heads on a shared machine
 
     # ------------------------------------------------------------------ fit
     def _fit(self, train, valid=None, *, sample_weight=None, penalty: Penalty | None = None):
-        self._start_lm_fit(train, sample_weight)
-        enc = self._text_encoder()
-        self.item_emb_ = enc.encode(self.item_texts_)
-        self.profile_emb_ = enc.encode(self.profile_texts_)
+        self._start_embedded_fit(train, sample_weight)
         g = tk.make_generator(self.seed)
-        self.net_ = _Hybrid(self.item_emb_, self.n_users_, self.embedding_size, bool(self.use_profile),
-                            self.history_window is not None, g, bool(self.text_prior), self.history_norm)
+        self.net_ = self._build_net(g)
         threads, progress = self.runtime.threads, self.runtime.progress
         trainer = Trainer(epochs=self.epochs, batch_size=self.batch_size, learning_rate=self.learning_rate,
                           patience=self.patience, lr_decay=bool(self.lr_decay), threads=threads, progress=progress,
@@ -206,6 +185,12 @@ class LMHybridRecommender(LMRecommender):
         trainer.run(_HybridTask(self, train, valid, g), train=train, sample_weight=sample_weight, penalty=penalty,
                     validate=valid is not None).store(self)
         return self
+
+    def _build_net(self, g: torch.Generator | None = None) -> "_Hybrid":
+        """The network for the current embeddings, initialised from ``g`` (default: seed 0)."""
+        g = torch.Generator().manual_seed(0) if g is None else g
+        return _Hybrid(self.item_emb_, self.n_users_, self.embedding_size, bool(self.use_profile),
+                       self.history_window is not None, g, bool(self.text_prior), self.history_norm)
 
     def _loss_terms(self, u, i, j, x, z, mask, bags):
         net = self.net_
@@ -339,17 +324,3 @@ class LMHybridRecommender(LMRecommender):
         texts, users = self._check_texts(user_texts, users)
         z = torch.from_numpy(self._text_encoder().encode(texts)) if texts else None
         return self._scores(users, z, len(texts))
-
-    # ---------------------------------------------------------------- state
-    def _get_model_state(self) -> dict[str, np.ndarray]:
-        state = {f"net.{k}": v.detach().numpy() for k, v in self.net_.state_dict().items()}
-        state["item_emb"], state["profile_emb"] = self.item_emb_, self.profile_emb_
-        return state
-
-    def _set_model_state(self, state: dict[str, np.ndarray]) -> None:
-        self.item_emb_, self.profile_emb_ = state["item_emb"], state["profile_emb"]
-        self.net_ = _Hybrid(self.item_emb_, self.n_users_, self.embedding_size, bool(self.use_profile),
-                            self.history_window is not None, torch.Generator().manual_seed(0), bool(self.text_prior),
-                            self.history_norm)
-        self.net_.load_state_dict({k[4:]: torch.from_numpy(v.copy()) for k, v in state.items() if k.startswith("net.")})
-        self._refresh()

@@ -33,10 +33,11 @@ import torch.nn.functional as F
 from recfair.data import text as T
 from recfair.models.base import Penalty, PenaltyBatch
 from recfair.models import torch_kit as tk
-from recfair.models.training import FullBatchTask, Step, Trainer, TrainingTask
-from recfair.models.lm.common import LMRecommender
+from recfair.models.training import FullBatchTask, Step, Trainer
+from recfair.models.lm.embedded import EmbeddedTextRecommender
 from recfair.models.lm.history import bags_from_lists, history_bags, history_ends, pool_history, time_ordered_rows
 from recfair.models.lm.config import LMFrozenConfig
+from recfair.models.lm.task import LMTask
 
 log = logging.getLogger(__name__)
 
@@ -101,7 +102,7 @@ class _Towers(torch.nn.Module):
         return p
 
 
-class _FrozenTask(TrainingTask):
+class _FrozenTask(LMTask):
     """lm-frozen's training for the shared trainer: the towers, one softmax step per batch."""
 
     def __init__(self, model: "LMFrozenRecommender", train, valid) -> None:
@@ -164,23 +165,8 @@ class _FrozenTask(TrainingTask):
             batch = PenaltyBatch(torch.from_numpy(u), tt, pos, user_embeddings=p, item_embeddings=q[tt])
         return Step(losses, penalty_batch=batch)
 
-    def end_epoch(self, epoch: int) -> None:
-        self.model._refresh()
 
-    def validate(self) -> float:
-        return self.model._valid_ndcg(self.valid)
-
-    def state(self) -> dict[str, torch.Tensor]:
-        return self.net.state_dict()
-
-    def load_state(self, state: dict[str, torch.Tensor]) -> None:
-        self.net.load_state_dict(state)
-
-    def finish(self, restored: bool) -> None:
-        self.model._refresh()
-
-
-class LMFrozenRecommender(LMRecommender):
+class LMFrozenRecommender(EmbeddedTextRecommender):
     """Frozen LM text embeddings + trained two-tower head (``lm-frozen``).
 
     Parameters
@@ -230,17 +216,11 @@ class LMFrozenRecommender(LMRecommender):
     """
 
     name = "lm-frozen"
-    history_in_text = False
-
     Config = LMFrozenConfig
-    default_threads = 1  # fastest for these small heads on a shared machine
 
     # ------------------------------------------------------------------ fit
     def _fit(self, train, valid=None, *, sample_weight=None, penalty: Penalty | None = None):
-        self._start_lm_fit(train, sample_weight)
-        enc = self._text_encoder()
-        self.item_emb_ = enc.encode(self.item_texts_)
-        self.profile_emb_ = enc.encode(self.profile_texts_)
+        self._start_embedded_fit(train, sample_weight)
         self.net_ = self._build_net()
         threads, progress = self.runtime.threads, self.runtime.progress
         trainer = Trainer(epochs=self.epochs, batch_size=self.batch_size, learning_rate=self.learning_rate,
@@ -341,15 +321,3 @@ class LMFrozenRecommender(LMRecommender):
         """The user-tower output ``p_u`` (what attribute-leakage probes read)."""
         users = self._check_users(users)
         return self._user_vectors(torch.from_numpy(self.profile_emb_[users]), users, len(users)).numpy()
-
-    # ---------------------------------------------------------------- state
-    def _get_model_state(self) -> dict[str, np.ndarray]:
-        state = {f"net.{k}": v.detach().numpy() for k, v in self.net_.state_dict().items()}
-        state["item_emb"], state["profile_emb"] = self.item_emb_, self.profile_emb_
-        return state
-
-    def _set_model_state(self, state: dict[str, np.ndarray]) -> None:
-        self.item_emb_, self.profile_emb_ = state["item_emb"], state["profile_emb"]
-        self.net_ = self._build_net()
-        self.net_.load_state_dict({k[4:]: torch.from_numpy(v.copy()) for k, v in state.items() if k.startswith("net.")})
-        self._refresh()
