@@ -12,7 +12,7 @@
    (every training interaction once) is *extrapolated* from the mean step time like the
    ``finetune`` section: first epoch from the cold steps, later epochs from the warm steps,
    plus the closing catalogue re-encoding; an item table refreshed every ``n`` steps is
-   counted as ``1/n`` of a catalogue encoding per step.
+   counted as ``1/n`` of a catalogue encoding per step (table and closing encodings are timed inside the fit).
 
 ``finetune-run``: one fit of ``--run-mode`` for ``--run-epochs`` epochs on the reference
 protocol (user-temporal 0.2, seed 0), nDCG@10 / Recall@10 over all test users.
@@ -92,10 +92,18 @@ def encode_rates(args, ds, split) -> list[dict]:
     return rows
 
 
-def _fit_seconds(model, split) -> float:
-    """Seconds of the fit's timed steps and closing catalogue encoding, less its item-table encodings."""
+def _fit_seconds(model, split) -> tuple[float, float]:
+    """Seconds of the fit's timed steps (less item-table encodings) and of its closing catalogue encoding."""
+    refresh, inner = [], model._refresh
+
+    def timed() -> None:
+        t0 = time.perf_counter()
+        inner()
+        refresh.append(time.perf_counter() - t0)
+
+    model._refresh = timed  # the epoch's closing catalogue encoding, timed inside the fit
     model.fit(split.train)
-    return float(model.training_log_[0]["seconds"]) - model.item_table_seconds_
+    return float(model.training_log_[0]["seconds"]) - model.item_table_seconds_ - refresh[0], refresh[0]
 
 
 def step_times(args, ds, split) -> list[dict]:
@@ -104,7 +112,7 @@ def step_times(args, ds, split) -> list[dict]:
 
     n, steps, bs = split.train.n_interactions, args.steps, args.ft_batch_size
     full_steps = math.ceil(n / bs)
-    rows, refreshes = [], {}
+    rows = []
     for label, params in PARTIAL_MODES.items():
         if args.modes and label not in args.modes:
             continue
@@ -119,18 +127,11 @@ def step_times(args, ds, split) -> list[dict]:
         if cached:  # the catalogue's states first: the cold fit then measures user texts only
             model._start_lm_fit(split.train)
             model._build_tower().cache.lookup(model.item_texts_)
-        cold = _fit_seconds(model, split)
-        warm = _fit_seconds(make(), split) if cached else cold
-        kind = (params.get("train_layers") if cached else None, params["encoder_mode"])
-        if kind not in refreshes:  # the epoch's closing catalogue encoding, timed once per kind of tower
-            t0 = time.perf_counter()
-            model._refresh()
-            refreshes[kind] = time.perf_counter() - t0
-        refresh = refreshes[kind]
+        cold, refresh = _fit_seconds(model, split)
+        warm, refresh = _fit_seconds(make(), split) if cached else (cold, refresh)
         every = params.get("item_refresh_every", 1)
         extra = refresh / every if (every > 1 or params.get("negatives") == "all") else 0.0
-        cold_step = (cold - refresh) / steps + extra
-        warm_step = (warm - refresh) / steps + extra
+        cold_step, warm_step = cold / steps + extra, warm / steps + extra
         row = {"mode": label, "params": params, "batch_size": bs, "steps_timed": steps, "steps_per_epoch": full_steps,
                "seconds_per_step_cold": cold_step, "seconds_per_step_warm": warm_step, "refresh_seconds": refresh,
                "epoch1_minutes": (cold_step * full_steps + refresh) / 60,
