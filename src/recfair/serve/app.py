@@ -30,7 +30,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 from pydantic import BaseModel
 
 from recfair.errors import RecfairError
-from recfair.serve.engine import ServeError, recommend
+from recfair.serve.engine import ServeError, recommend, warm_up
 from recfair.serve.guard import BearerAuth, BodyLimit, Metered
 from recfair.serve.ledger import LEDGER_FILE, ExposureLedger
 from recfair.serve.observe import CONTENT_TYPE, RequestMetrics, exposition
@@ -220,6 +220,7 @@ def create_app(served: ServedModel, settings: ServeSettings | None = None, *,
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        await run_in_threadpool(warm_up)
         state.ledger.start()
         try:
             yield

@@ -24,7 +24,7 @@ __all__ = [
     "JOINT_RERANKERS", "NEEDS_KNOWN_USER", "NOT_PER_REQUEST", "NO_NEW_USERS", "ServeError", "UNKNOWN_HISTORY",
     "UNKNOWN_ITEM", "UNKNOWN_METHOD", "UNKNOWN_RERANK_PARAM", "UNKNOWN_USER", "build_reranker", "examples",
     "item_indices", "recommend",
-    "served_rerankers",
+    "served_rerankers", "warm_up",
 ]
 
 UNKNOWN_USER = "Unknown user_id {user_id!r}: not a user of the served data set ({n} users, e.g. {examples})."
@@ -99,6 +99,17 @@ def _precomputed(name: str, reranker: Any, served: Any) -> None:
         reranker.item_mask = codes == names.index("tail")  # the same protected items, not recomputed
     elif name == "amortized":
         reranker.item_codes = served.item_groups[reranker.item_groups]
+
+
+def warm_up() -> None:
+    """Pay one-time costs at start-up instead of on the first re-ranked request.
+
+    FA*IR's minimum-count table needs ``scipy.stats``, whose first import takes about a
+    second: paid inside a request it stalls every request queued behind it.
+    """
+    from recfair.mitigation.registry import create_reranker
+
+    create_reranker("fair").minimum_counts(10)
 
 
 def examples(ids: np.ndarray) -> str:
