@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-ORDER = ("data", "metrics", "classic", "audit", "lm", "generative", "mitigation", "serve")
+ORDER = ("data", "metrics", "classic", "audit", "audit_speed", "lm", "generative", "mitigation", "serve")
 
 
 def main() -> int:

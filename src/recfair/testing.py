@@ -38,15 +38,7 @@ import numpy as np
 import pandas as pd
 
 from recfair.data.dataset import Dataset
-from recfair.errors import (
-    BAD_PARAM,
-    COLD_ITEMS,
-    COLD_USERS,
-    NOT_FITTED,
-    ColdStartError,
-    NotFittedError,
-    RecfairError,
-)
+from recfair.errors import BAD_PARAM, COLD_ITEMS, COLD_USERS, NOT_FITTED, ColdStartError, NotFittedError, RecfairError
 from recfair.models.base import Penalty, PenaltyBatch, Recommender
 from recfair.models.registry import create_model
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import inspect
 
 import numpy as np
 import pytest
@@ -143,3 +144,21 @@ def synthetic_digest(ds) -> str:
 @pytest.mark.parametrize("case,expected", GOLDEN, ids=[f"seed{c['seed']}" for c, _ in GOLDEN])
 def test_same_seed_gives_recorded_bits(case, expected):
     assert synthetic_digest(make_synthetic(**case)) == expected
+
+
+def test_planted_affinity_uses_make_synthetic_defaults():
+    # The latent factors are drawn first from the seed: the affinity with default arguments equals the
+    # one spelt out with make_synthetic's defaults, and a changed factor argument changes it.
+    implicit = SY.planted_affinity(n_users=30, n_items=20, seed=3)
+    spelt = SY.planted_affinity(n_users=30, n_items=20, seed=3, embedding_size=8, minority_share=0.3,
+                                n_item_groups=3, zipf=2.0, name="ignored")
+    np.testing.assert_array_equal(implicit, spelt)
+    assert implicit.shape == (30, 20) and implicit.dtype == np.float32
+    assert not np.array_equal(implicit, SY.planted_affinity(n_users=30, n_items=20, seed=3, embedding_size=4))
+
+
+def test_planted_affinity_refuses_unknown_arguments():
+    with pytest.raises(RecfairError) as err:
+        SY.planted_affinity(n_users=30, n_items=20, embeding_size=4)
+    assert str(err.value) == SY.UNKNOWN_SYNTHETIC.format(
+        unknown="embeding_size", valid=", ".join(inspect.signature(make_synthetic).parameters))

@@ -14,10 +14,14 @@ from recfair.models.config import (
     BAD_ASSIGNMENT,
     DID_YOU_MEAN,
     RUNTIME_AS_PARAM,
+    TRAINING_FIELDS,
     UNKNOWN_PARAM,
+    UNKNOWN_TRAINING_FIELD,
+    ComponentConfig,
     RuntimeOptions,
     describe_config,
     parse_params,
+    training_config,
 )
 from recfair.models.registry import (
     FUTURE_FORMAT,
@@ -42,6 +46,41 @@ def test_every_model_declares_a_typed_config():
         for key, value in model.config.model_dump().items():
             assert getattr(model, key) == value
         assert model.runtime == RuntimeOptions(threads=klass.default_threads)
+
+
+def test_training_config_declares_the_shared_fields_with_the_given_defaults():
+    base = training_config(ComponentConfig, "Base", epochs=7, reg=0.5)
+
+    class Config(base):
+        extra: int = 1
+
+    assert list(Config.model_fields) == ["epochs", "reg", "extra"]
+    assert Config().model_dump() == {"epochs": 7, "reg": 0.5, "extra": 1}
+    assert Config.model_fields["epochs"].description == TRAINING_FIELDS["epochs"].__metadata__[0].description
+    with pytest.raises(ValueError, match="epochs"):
+        Config(epochs=0)  # the shared bound (>= 1) comes with the field
+    with pytest.raises(ValueError, match="Extra inputs"):
+        Config(epoch=3)  # extra="forbid" is inherited
+    with pytest.raises(TypeError) as err:
+        training_config(ComponentConfig, "Bad", epoch=3)
+    assert str(err.value) == UNKNOWN_TRAINING_FIELD.format(unknown=["epoch"], known=sorted(TRAINING_FIELDS))
+
+
+def test_model_defaults_survive_the_shared_declaration():
+    # The defaults each model declared before its Config used training_config (phase-1 numbers depend on them).
+    expected = {
+        "mf": dict(embedding_size=64, epochs=40, learning_rate=0.02, reg=0.1, batch_size=4096, patience=3, seed=0),
+        "bpr": dict(embedding_size=64, epochs=20, learning_rate=0.01, reg=0.01, batch_size=4096, patience=5, seed=0,
+                    n_negatives=4, item_bias=True),
+        "lm-frozen": dict(embedding_size=128, epochs=10, learning_rate=0.002, reg=0.0, batch_size=1024, patience=3),
+        "lm-hybrid": dict(embedding_size=64, epochs=30, learning_rate=0.01, reg=0.01, batch_size=4096, patience=5),
+        "lm-finetune": dict(epochs=1, reg=0.0, batch_size=32, patience=2, learning_rate=5e-4),
+        "lm-classifier": dict(epochs=1, reg=0.0, batch_size=32, patience=2, learning_rate=1e-3),
+        "generative": dict(embedding_size=64, epochs=20, batch_size=64, learning_rate=2e-3, reg=0.0, patience=5),
+    }
+    for name, values in expected.items():
+        defaults = get_model_class(name).Config().model_dump()
+        assert {key: defaults[key] for key in values} == values, name
 
 
 def test_a_typo_names_the_closest_key():

@@ -38,6 +38,9 @@ recommendation quality for them; ``minority_activity=1`` and
 
 from __future__ import annotations
 
+import inspect
+from typing import Any
+
 import numpy as np
 import pandas as pd
 
@@ -55,6 +58,8 @@ TOO_MANY_INTERACTIONS = (
     "n_interactions={n} cannot be placed without duplicates: expected at most n_users·n_items = {cap}"
 )
 TOO_FEW_INTERACTIONS = "n_interactions={n} is below n_users={users}: expected at least one interaction per user"
+#: :func:`planted_affinity` given a keyword :func:`make_synthetic` does not take.
+UNKNOWN_SYNTHETIC = "planted_affinity: unknown argument(s) {unknown}; make_synthetic takes: {valid}"
 
 
 def _allocate(total: int, weights: np.ndarray, cap: int) -> np.ndarray:
@@ -320,26 +325,23 @@ def make_synthetic(
     return Dataset(user, item, rating, timestamp.astype(np.int64), user_ids, item_ids, users, items, name)
 
 
-def planted_affinity(
-    n_users: int = 1000,
-    n_items: int = 500,
-    *,
-    embedding_size: int = 8,
-    minority_share: float = 0.3,
-    n_item_groups: int = 3,
-    seed: int = 0,
-    **_other: object,
-) -> np.ndarray:
+def planted_affinity(**params: Any) -> np.ndarray:
     """The planted affinity ``a(u, j) = <p_u, q_j> / sqrt(embedding_size)`` of :func:`make_synthetic`.
 
-    Called with the same arguments as :func:`make_synthetic` (the other ones do not
-    change the latent factors and are ignored), it returns the ``(n_users, n_items)``
+    Called with the same keyword arguments as :func:`make_synthetic`, with the same
+    defaults (those that do not change the latent factors are ignored), it returns the ``(n_users, n_items)``
     float32 matrix the data set's preference-driven interactions were drawn from —
     the ground truth of a simulation on synthetic data.
 
     >>> planted_affinity(n_users=4, n_items=3, seed=0).shape
     (4, 3)
     """
-    rng = np.random.default_rng(seed)
-    _, _, U, V, _ = _latent(rng, n_users, n_items, embedding_size, n_item_groups, minority_share)
-    return (U @ V.T / np.float32(np.sqrt(embedding_size))).astype(np.float32)
+    defaults = {name: p.default for name, p in inspect.signature(make_synthetic).parameters.items()}
+    unknown = sorted(set(params) - set(defaults))
+    if unknown:
+        raise RecfairError(UNKNOWN_SYNTHETIC.format(unknown=", ".join(unknown), valid=", ".join(defaults)))
+    a = defaults | params
+    rng = np.random.default_rng(a["seed"])
+    _, _, U, V, _ = _latent(rng, a["n_users"], a["n_items"], a["embedding_size"], a["n_item_groups"],
+                            a["minority_share"])
+    return (U @ V.T / np.float32(np.sqrt(a["embedding_size"]))).astype(np.float32)

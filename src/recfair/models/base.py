@@ -17,15 +17,8 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 import scipy.sparse as sp
 
-from recfair.errors import (
-    COLD_ITEMS,
-    COLD_USERS,
-    NOT_FITTED,
-    ColdStartError,
-    NotFittedError,
-    RecfairError,
-    check_positive_int,
-)
+from recfair.errors import COLD_ITEMS, COLD_USERS, NOT_FITTED
+from recfair.errors import ColdStartError, NotFittedError, RecfairError, check_positive_int
 from recfair.models.config import ComponentConfig, Configurable, RuntimeOptions, make_runtime
 from recfair.recommendations import Recommendations, rank_scores
 

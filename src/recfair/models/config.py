@@ -26,7 +26,7 @@ import typing
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, model_validator
 from pydantic.fields import FieldInfo
 
 from recfair.errors import BAD_PARAM, RecfairError
@@ -106,6 +106,31 @@ BatchSize = Annotated[int, Field(ge=1, description="training examples per mini-b
 EmbeddingSize = Annotated[int, Field(ge=1, description="dimension of user and item factors")]
 Patience = Annotated[int, Field(ge=1, description="epochs without validation improvement before stopping (with valid only)")]
 Fraction = Annotated[float, Field(ge=0, le=1)]
+
+#: The training fields many trained models share, declared once with their bounds and descriptions.
+TRAINING_FIELDS: dict[str, Any] = {
+    "embedding_size": EmbeddingSize, "epochs": Epochs, "learning_rate": LearningRate, "reg": Reg,
+    "batch_size": BatchSize, "patience": Patience, "seed": Seed,
+}
+#: :func:`training_config` given a key that is not in :data:`TRAINING_FIELDS`.
+UNKNOWN_TRAINING_FIELD = "training_config: unknown training field(s) {unknown}; known: {known}."
+
+
+def training_config(base: type[ComponentConfig], name: str, **defaults: Any) -> type[ComponentConfig]:
+    """A subclass of ``base`` declaring the :data:`TRAINING_FIELDS` named in ``defaults``, with those defaults.
+
+    A model's ``Config`` then declares only what is its own, e.g.
+    ``class Config(training_config(ComponentConfig, "BPRTraining", epochs=20, seed=0)): ...``.
+
+    >>> Base = training_config(ComponentConfig, "Base", epochs=20, seed=0)
+    >>> Base().epochs, Base.model_fields["epochs"].metadata[0].ge
+    (20, 1)
+    """
+    unknown = sorted(set(defaults) - set(TRAINING_FIELDS))
+    if unknown:
+        raise TypeError(UNKNOWN_TRAINING_FIELD.format(unknown=unknown, known=sorted(TRAINING_FIELDS)))
+    fields: dict[str, Any] = {key: (TRAINING_FIELDS[key], value) for key, value in defaults.items()}
+    return create_model(name, __base__=base, __module__=base.__module__, **fields)
 
 
 # ------------------------------------------------------------ descriptions

@@ -122,3 +122,35 @@ def test_user_windows_encode_fewer_texts(tiny_bert, themes_split):
     computed = model.tower_.cache.stats["computed"]
     n_items = themes_split.train.n_items
     assert computed - n_items < 4 * 32 // 2  # far fewer user texts than the 128 examples
+
+
+def test_item_offsets_train_save_and_load(tiny_bert, themes_split, tmp_path):
+    from recfair.models.base import Recommender
+
+    plain = make(tiny_bert, "top1-full-table-all", epochs=2).fit(themes_split.train)
+    model = make(tiny_bert, "top1-full-table-all", epochs=2, use_item_ids=True, item_bias=True)
+    model.fit(themes_split.train)
+    trained = np.asarray(model.trained_items_, bool)
+    table = model.item_offsets_
+    assert np.abs(table["item_ids"][trained]).max() > 0 and np.ptp(table["item_bias"][trained]) > 0
+    if (~trained).any():  # an untrained item: no id vector, the mean bias
+        assert not table["item_ids"][~trained].any()
+        np.testing.assert_allclose(table["item_bias"][~trained], table["item_bias"][trained].mean())
+    users = np.arange(4)
+    assert not np.allclose(model.score(users), plain.score(users))
+    model.save(tmp_path / "m")
+    loaded = Recommender.load(tmp_path / "m")
+    np.testing.assert_array_equal(loaded.score(users), model.score(users))
+
+
+def test_item_offsets_start_at_zero_and_score_as_documented():
+    from recfair.models.lm.finetune import ItemOffsets
+
+    off = ItemOffsets(5, 3, ids=True, bias=True)
+    p, q, items = torch.randn(2, 3), torch.randn(4, 3), torch.tensor([4, 0, 2, 1])
+    torch.testing.assert_close(off.score(p, q, items, 0.5), p @ q.T / 0.5)
+    with torch.no_grad():
+        off.ids += 1.0
+        off.bias[4] = 2.0
+    expected = (p @ (q + 1.0).T + torch.tensor([2.0, 0, 0, 0])) / 0.5
+    torch.testing.assert_close(off.score(p, q, items, 0.5), expected)

@@ -12,7 +12,7 @@ from pydantic import Field
 
 from recfair.errors import RecfairError
 from recfair.models.base import SCORE_BATCH_CELLS, Penalty, PenaltyBatch, Recommender, checked_indices
-from recfair.models.config import BatchSize, ComponentConfig, EmbeddingSize, Epochs, LearningRate, Patience, Reg, Seed
+from recfair.models.config import ComponentConfig, training_config
 from recfair.models import torch_kit as tk
 from recfair.models.training import Step, Trainer, TrainingTask
 
@@ -161,10 +161,9 @@ class MFRecommender(_FactorRecommender):
 
     Parameters
     ----------
-    embedding_size, epochs, learning_rate, reg, batch_size, seed:
-        The usual; ``seed`` fixes initialisation and batch order.
-    patience:
-        Epochs without validation improvement before stopping (only with ``valid``).
+    **params:
+        The fields of :attr:`Config` (``recfair models --params mf`` lists them with bounds
+        and defaults); ``seed`` fixes initialisation and batch order.
 
     Examples
     --------
@@ -183,16 +182,9 @@ class MFRecommender(_FactorRecommender):
     _state_keys = ("user_factors", "item_factors", "user_bias", "item_bias", "global_bias")
     _sparse_params = ("user_factors", "item_factors", "user_bias", "item_bias")
 
-    class Config(ComponentConfig):
-        """Hyper-parameters of :class:`MFRecommender`."""
-
-        embedding_size: EmbeddingSize = 64
-        epochs: Epochs = 40
-        learning_rate: LearningRate = 0.02
-        reg: Reg = 0.1
-        batch_size: BatchSize = 4096
-        patience: Patience = 3
-        seed: Seed = 0
+    class Config(training_config(ComponentConfig, "MFTraining", embedding_size=64, epochs=40, learning_rate=0.02,
+                                 reg=0.1, batch_size=4096, patience=3, seed=0)):
+        """Hyper-parameters of :class:`MFRecommender` (the shared training fields only)."""
 
     def _check_data(self, train, valid) -> None:
         for part, ds in (("training", train), ("validation", valid)):
@@ -273,14 +265,10 @@ class BPRRecommender(_FactorRecommender):
 
     Parameters
     ----------
-    embedding_size, epochs, learning_rate, reg, batch_size, seed:
-        The usual; ``seed`` fixes initialisation, batch order and negatives.
-    n_negatives:
-        Candidates drawn per positive; the hardest one is trained against.
-    item_bias:
-        Learn an item bias ``b_i`` (else it stays 0).
-    patience:
-        Epochs without validation improvement before stopping (only with ``valid``).
+    **params:
+        The fields of :attr:`Config` (``recfair models --params bpr``); ``seed`` fixes
+        initialisation, batch order and negatives, ``n_negatives`` candidates are drawn per
+        positive and the hardest is trained against, ``item_bias=False`` keeps ``b_i`` at 0.
 
     Examples
     --------
@@ -298,18 +286,12 @@ class BPRRecommender(_FactorRecommender):
     _state_keys = ("user_factors", "item_factors", "item_bias")
     _sparse_params = ("user_factors", "item_factors", "item_bias")
 
-    class Config(ComponentConfig):
+    class Config(training_config(ComponentConfig, "BPRTraining", embedding_size=64, epochs=20, learning_rate=0.01,
+                                 reg=0.01, batch_size=4096, patience=5, seed=0)):
         """Hyper-parameters of :class:`BPRRecommender`."""
 
-        embedding_size: EmbeddingSize = 64
-        epochs: Epochs = 20
-        learning_rate: LearningRate = 0.01
-        reg: Reg = 0.01
-        batch_size: BatchSize = 4096
         n_negatives: int = Field(4, ge=1, description="candidates drawn per positive; the hardest one is trained against")
         item_bias: bool = Field(True, description="learn an item bias (else it stays 0)")
-        patience: Patience = 5
-        seed: Seed = 0
 
     def _init_params(self, train, g: torch.Generator) -> dict[str, torch.nn.Parameter]:
         d = self.embedding_size

@@ -27,17 +27,7 @@ from pydantic import Field
 
 from recfair.errors import RecfairError, check_positive_int, require
 from recfair.models.base import Penalty, Recommender
-from recfair.models.config import (
-    BatchSize,
-    ComponentConfig,
-    EmbeddingSize,
-    Epochs,
-    Fraction,
-    LearningRate,
-    Patience,
-    Reg,
-    Seed,
-)
+from recfair.models.config import ComponentConfig, Fraction, training_config
 from recfair.models.generative.vocab import BOS_ID, PAD_ID, SEP_ID, ProfileVocab
 
 if TYPE_CHECKING:  # torch and transformers are optional, imported lazily
@@ -147,10 +137,10 @@ class GenerativeRecommender(Recommender):
     accepts_penalty = True
     uses_sample_weight = True
 
-    class Config(ComponentConfig):
+    class Config(training_config(ComponentConfig, "GenerativeTraining", embedding_size=64, epochs=20, batch_size=64,
+                                 learning_rate=2e-3, reg=0.0, patience=5, seed=0)):
         """Hyper-parameters of :class:`GenerativeRecommender`."""
 
-        embedding_size: EmbeddingSize = 64
         n_layers: int = Field(2, ge=1, description="transformer blocks")
         n_heads: int = Field(2, ge=1, description="attention heads (must divide embedding_size)")
         max_len: int = Field(50, ge=1, description="history items kept per sequence (the most recent)")
@@ -159,13 +149,7 @@ class GenerativeRecommender(Recommender):
             ("gender", "age", "occupation"), description="user attribute columns turned into profile tokens"
         )
         profile_dropout: Fraction = Field(0.2, description="chance per window and field of a neutral profile token")
-        epochs: Epochs = 20
-        batch_size: BatchSize = 64
-        learning_rate: LearningRate = 2e-3
-        reg: Reg = 0.0
-        patience: Patience = 5
         item_init: str | None = Field(None, description="(n_items, d) item vectors (.safetensors or .npy) initialising item tokens")
-        seed: Seed = 0
 
     # ------------------------------------------------------------- checks
     def _check_params(self) -> None:

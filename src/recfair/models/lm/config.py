@@ -13,17 +13,7 @@ from typing import Literal
 from pydantic import Field
 
 from recfair.data import text as T
-from recfair.models.config import (
-    BatchSize,
-    ComponentConfig,
-    EmbeddingSize,
-    Epochs,
-    Fraction,
-    LearningRate,
-    Patience,
-    Reg,
-    Seed,
-)
+from recfair.models.config import ComponentConfig, Fraction, LearningRate, training_config
 
 #: How a training example's history is cut from the user's time-ordered row.
 HistorySampling = Literal["prefix", "random-cut", "mixed", "leave-one-out"]
@@ -44,20 +34,16 @@ class LMTextConfig(ComponentConfig):
     user_template: str = Field(T.DEFAULT_USER_TEMPLATE, description="user text template ({profile}, {history})")
 
 
-class EncoderTuningConfig(LMTextConfig):
+class EncoderTuningConfig(training_config(LMTextConfig, "EncoderTraining", epochs=1, reg=0.0, batch_size=32,
+                                          patience=2, seed=0)):
     """Fields of the models whose encoder reads the whole user text and may be tuned."""
 
-    epochs: Epochs = 1
-    reg: Reg = 0.0
-    batch_size: BatchSize = 32
     accumulation_steps: int = Field(1, ge=1, description="mini-batches whose gradients are summed per optimiser step")
     steps_per_epoch: int | None = Field(None, ge=1, description="cap on mini-batches per epoch (None: one pass)")
     lora_r: int = Field(8, ge=1, description="LoRA rank")
     lora_alpha: int = Field(16, ge=1, description="LoRA scaling")
     lora_targets: tuple[str, ...] = Field(("query", "value"), min_length=1, description="module names given LoRA adapters")
     max_length: int = Field(128, ge=1, description="token budget per text")
-    patience: Patience = 2
-    seed: Seed = 0
 
 
 class HistoryConfig(LMTextConfig):
@@ -73,14 +59,10 @@ class HistoryConfig(LMTextConfig):
     fold_in_epochs: int = Field(100, ge=0, description="optimisation steps fitting new users / items in observe()")
 
 
-class LMFrozenConfig(HistoryConfig):
+class LMFrozenConfig(training_config(HistoryConfig, "LMFrozenTraining", embedding_size=128, epochs=10,
+                                     learning_rate=0.002, reg=0.0, batch_size=1024, patience=3, seed=0)):
     """Hyper-parameters of ``lm-frozen`` (frozen text embeddings + trained two-tower head)."""
 
-    embedding_size: EmbeddingSize = 128
-    epochs: Epochs = 10
-    learning_rate: LearningRate = 0.002
-    reg: Reg = 0.0
-    batch_size: BatchSize = 1024
     n_negatives: int | None = Field(
         None, ge=1, description="None: softmax over every trained item; an int: sampled softmax with that many negatives"
     )
@@ -90,8 +72,6 @@ class LMFrozenConfig(HistoryConfig):
     use_item_ids: bool = Field(True, description="learn id embeddings next to the text")
     use_profile: bool = Field(True, description="add the profile pathway to the user tower")
     warm_start: bool = Field(False, description="a re-fit continues from the current weights (same catalogue size)")
-    patience: Patience = 3
-    seed: Seed = 0
 
 
 class LMFinetuneConfig(EncoderTuningConfig):
@@ -118,6 +98,8 @@ class LMFinetuneConfig(EncoderTuningConfig):
         "in-batch", description="softmax over the batch's positives (+ n_negatives) or over every trained item "
         "(from the catalogue table)"
     )
+    use_item_ids: bool = Field(False, description="learn an id vector per item, added to its text vector")
+    item_bias: bool = Field(False, description="learn a score bias per item (untrained items get the mean)")
 
 
 class LMClassifierConfig(EncoderTuningConfig):
@@ -131,20 +113,14 @@ class LMClassifierConfig(EncoderTuningConfig):
     learning_rate: LearningRate = 1e-3
 
 
-class LMHybridConfig(HistoryConfig):
+class LMHybridConfig(training_config(HistoryConfig, "LMHybridTraining", embedding_size=64, epochs=30,
+                                     learning_rate=0.01, reg=0.01, batch_size=4096, patience=5, seed=0)):
     """Hyper-parameters of ``lm-hybrid`` (BPR-MF anchored on LM item embeddings)."""
 
-    embedding_size: EmbeddingSize = 64
-    epochs: Epochs = 30
-    learning_rate: LearningRate = 0.01
-    reg: Reg = 0.01
     reg_lm: float = Field(1e-4, ge=0, description="L2 weight of the item factors' offset from their text projection")
-    batch_size: BatchSize = 4096
     history_sampling: Literal["prefix", "random-cut", "mixed"] = Field(
         "mixed", description="history of a training example: prefix, random-cut or mixed (as for lm-frozen)"
     )
     use_profile: bool = Field(False, description="add the projected profile embedding to the user factor")
     lr_decay: bool = Field(True, description="decay the learning rate linearly to 0 over the epochs")
     text_prior: bool = Field(True, description="False: ablation with free item factors and no text projection")
-    patience: Patience = 5
-    seed: Seed = 0

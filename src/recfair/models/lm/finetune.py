@@ -36,6 +36,39 @@ from recfair.models.lm.task import LMTask
 log = logging.getLogger(__name__)
 
 
+class ItemOffsets(torch.nn.Module):
+    """Learned item-side terms of ``lm-finetune`` next to the text: an id vector added to each
+    item's text vector (``use_item_ids``) and a bias per item (``item_bias``), both starting at 0.
+
+    ``score(p, q, items)`` is ``(p · (q + ids[items]) + bias[items]) / temperature``.
+    """
+
+    def __init__(self, n_items: int, dimension: int, *, ids: bool, bias: bool) -> None:
+        super().__init__()
+        self.ids = torch.nn.Parameter(torch.zeros(n_items, dimension)) if ids else None
+        self.bias = torch.nn.Parameter(torch.zeros(n_items)) if bias else None
+
+    def score(self, p: torch.Tensor, q: torch.Tensor, items: torch.Tensor, temperature: float) -> torch.Tensor:
+        """Logits of user vectors ``p`` (B, d) against the items ``items`` with text vectors ``q``."""
+        if self.ids is not None:
+            q = q + self.ids[items]
+        logits = p @ q.T
+        if self.bias is not None:
+            logits = logits + self.bias[items]
+        return logits / temperature
+
+    def table(self, trained: np.ndarray) -> dict[str, np.ndarray]:
+        """The offsets as arrays for scoring; an item never trained gets no id vector and the mean bias."""
+        out = {}
+        if self.ids is not None:
+            out["item_ids"] = self.ids.detach().cpu().numpy().copy()
+        if self.bias is not None:
+            bias = self.bias.detach().cpu().numpy().copy()
+            bias[~trained] = bias[trained].mean() if trained.any() else 0.0
+            out["item_bias"] = bias
+        return out
+
+
 class _TextTask(LMTask):
     """Training of the text models for the shared trainer: ``batch_loss(users, items, ranks, rng)`` per batch.
 
@@ -156,6 +189,10 @@ class LMFinetuneRecommender(LMTextModel):
         ``1`` / ``"in-batch"`` (default): item texts are encoded with gradients every step.
         Otherwise items come from a catalogue table encoded without gradients every
         ``item_refresh_every`` steps, and ``negatives="all"`` scores every trained item.
+    use_item_ids, item_bias:
+        Learn an id vector per item added to its text vector, and a bias per item
+        (:class:`ItemOffsets`; both start at 0, off by default).  Items never trained keep
+        no id vector and get the mean bias, so new items are scored by their text.
     patience:
         Epochs without validation nDCG@10 improvement before stopping (with ``valid``).
     encoder, encoder_batch_size, user_fields, max_history, item_template, user_template:
@@ -173,6 +210,7 @@ class LMFinetuneRecommender(LMTextModel):
     def _fit(self, train, valid=None, *, sample_weight=None, penalty: Penalty | None = None):
         self._start_lm_fit(train, sample_weight)
         self.tower_ = self._build_tower()
+        self.offsets_ = self._build_offsets()
         pool = np.flatnonzero(self.trained_items_)
         use_penalty = trained_with(penalty)
 
@@ -186,7 +224,8 @@ class LMFinetuneRecommender(LMTextModel):
                 _, first, text_of = np.unique(u * (int(r.max()) + 1) + cut, return_index=True, return_inverse=True)
                 p = self.tower_(self._prefix_texts(self._rows, u[first], cut[first]))[torch.from_numpy(text_of)]
             cand, q = self._candidates(pool, t, rng)
-            logits = p @ q.T / float(self.temperature)
+            cand_t = torch.from_numpy(cand).to(q.device)
+            logits = self.offsets_.score(p, q, cand_t, float(self.temperature))
             label_np = np.searchsorted(cand, t)
             if text_of is not None:
                 shared = torch.from_numpy(shared_text_mask(text_of, label_np, len(cand))).to(logits.device)
@@ -196,7 +235,8 @@ class LMFinetuneRecommender(LMTextModel):
             pb = None
             if use_penalty:
                 pos = logits.gather(1, label.unsqueeze(1)).squeeze(1)
-                pb = PenaltyBatch(torch.from_numpy(u), torch.from_numpy(t), pos, user_embeddings=p, item_embeddings=q[label])
+                q_pos = q[label] if self.offsets_.ids is None else q[label] + self.offsets_.ids[cand_t[label]]
+                pb = PenaltyBatch(torch.from_numpy(u), torch.from_numpy(t), pos, user_embeddings=p, item_embeddings=q_pos)
             return losses, pb
 
         self._table_calls, self._item_table = 0, None
@@ -204,7 +244,8 @@ class LMFinetuneRecommender(LMTextModel):
         self.item_table_seconds_ = 0.0
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(self.seed)
-            self._loop(train, valid, sample_weight, penalty if use_penalty else None, [self.tower_], batch_loss)
+            self._loop(train, valid, sample_weight, penalty if use_penalty else None, [self.tower_, self.offsets_],
+                       batch_loss)
         self._item_table = None
         return self
 
@@ -235,28 +276,45 @@ class LMFinetuneRecommender(LMTextModel):
         self._table_calls = calls + 1
         return cand, self._item_table[torch.from_numpy(cand).to(self.tower_.device)]
 
+    def _build_offsets(self) -> ItemOffsets:
+        return ItemOffsets(self.n_items_, self.tower_.dimension, ids=bool(self.use_item_ids),
+                           bias=bool(self.item_bias)).to(self.tower_.device)
+
     def _refresh(self) -> None:
         self.item_emb_ = self.tower_.encode(self.item_texts_, self.encoder_batch_size)
+        self.item_offsets_ = self.offsets_.table(np.asarray(self.trained_items_, bool))
 
     def _score_user_texts(self, texts: list[str]) -> np.ndarray:
         p = self.tower_.encode(texts, self.encoder_batch_size)
-        return (p @ self.item_emb_.T / float(self.temperature)).astype(np.float32)
+        ids, bias = self.item_offsets_.get("item_ids"), self.item_offsets_.get("item_bias")
+        logits = p @ (self.item_emb_ if ids is None else self.item_emb_ + ids).T
+        if bias is not None:
+            logits += bias
+        return (logits / float(self.temperature)).astype(np.float32)
 
     def _torch_state(self) -> dict[str, torch.Tensor]:
-        return {n: p for n, p in self.tower_.model.named_parameters() if p.requires_grad}
+        state = {n: p for n, p in self.tower_.model.named_parameters() if p.requires_grad}
+        state.update({f"offsets.{n}": p for n, p in self.offsets_.named_parameters()})
+        return state
 
     def _load_torch_state(self, state: dict[str, torch.Tensor]) -> None:
-        self.tower_.load_trainable_state({k: v.cpu().numpy() for k, v in state.items()})
+        self.tower_.load_trainable_state({k: v.cpu().numpy() for k, v in state.items() if not k.startswith("offsets.")})
+        self.offsets_.load_state_dict({k[8:]: v for k, v in state.items() if k.startswith("offsets.")})
 
     def _get_model_state(self) -> dict[str, np.ndarray]:
         state = {f"encoder.{k}": v for k, v in self.tower_.trainable_state().items()}
         state["item_emb"] = self.item_emb_
+        state.update({f"offsets.{k}": v.detach().cpu().numpy() for k, v in self.offsets_.state_dict().items()})
         return state
 
     def _set_model_state(self, state: dict[str, np.ndarray]) -> None:
         self.tower_ = self._build_tower()
         self.tower_.load_trainable_state({k[8:]: v for k, v in state.items() if k.startswith("encoder.")})
         self.item_emb_ = state["item_emb"]
+        self.offsets_ = self._build_offsets()
+        self.offsets_.load_state_dict({k[8:]: torch.from_numpy(np.asarray(v)) for k, v in state.items()
+                                       if k.startswith("offsets.")})
+        self.item_offsets_ = self.offsets_.table(np.asarray(self.trained_items_, bool))
 
 
-__all__ = ["ENCODER_MODES", "LMFinetuneRecommender", "LMTextModel"]
+__all__ = ["ENCODER_MODES", "ItemOffsets", "LMFinetuneRecommender", "LMTextModel"]
