@@ -26,6 +26,7 @@ import math
 import os
 import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -172,18 +173,29 @@ def section_finetune_run(args, ds) -> dict:
 
     split = make_split(ds, "user-temporal", test_size=0.2, seed=0)
     params = {**PARTIAL_MODES[args.run_mode], **json.loads(args.run_params)}
+    runtime = {"progress": True, "checkpoint_dir": args.run_checkpoints}
     model = create_model("lm-finetune", epochs=args.run_epochs, batch_size=args.ft_batch_size, seed=args.seed,
-                         runtime={"progress": True}, **params)
+                         runtime=runtime, **params)
     t0 = time.perf_counter()
     model.fit(split.train)
     fit = time.perf_counter() - t0
     users = np.flatnonzero(split.test.user_counts > 0)
-    ev = evaluate(model.recommend(users, k=10), split.test, train=split.train, k=10, metrics=["ndcg", "recall"])
+
+    def quality(m) -> dict:
+        ev = evaluate(m.recommend(users, k=10), split.test, train=split.train, k=10, metrics=["ndcg", "recall"])
+        return {"ndcg@10": float(ev.overall["ndcg@10"]), "recall@10": float(ev.overall["recall@10"])}
+
     out = {"mode": args.run_mode, "params": params, "epochs": [dict(r) for r in model.training_log_],
-           "fit_seconds": fit, "ndcg@10": float(ev.overall["ndcg@10"]), "recall@10": float(ev.overall["recall@10"])}
+           "fit_seconds": fit, **quality(model)}
     print(f"{args.run_mode} {params}: fit {fit / 60:.1f} min over {len(out['epochs'])} epochs "
           f"({[round(r['seconds'] / 60, 1) for r in out['epochs']]} min), nDCG@10 {out['ndcg@10']:.4f}, "
           f"Recall@10 {out['recall@10']:.4f} ({load()})", flush=True)
+    if args.run_checkpoints:  # test quality after every epoch (a curve to read, not a model selection)
+        from recfair.models.base import Recommender
+
+        for row in out["epochs"]:
+            row.update(quality(Recommender.load(Path(args.run_checkpoints) / f"epoch-{row['epoch']:03d}")))
+            print(f"  epoch {row['epoch']}: nDCG@10 {row['ndcg@10']:.4f} ({row['seconds'] / 60:.1f} min)", flush=True)
     return out
 
 
@@ -196,6 +208,8 @@ def add_arguments(ap) -> None:
     ap.add_argument("--run-mode", default="top-1 full, cached, items/100, window 8")
     ap.add_argument("--run-params", default="{}", help="JSON overrides of the run mode's parameters")
     ap.add_argument("--run-epochs", type=int, default=1)
+    ap.add_argument("--run-checkpoints", default=None,
+                    help="finetune-run: save the model after every epoch here and report each epoch's test nDCG@10")
 
 
 def parse_arguments(args) -> None:
