@@ -45,6 +45,9 @@ PARTIAL_MODES = {
                                                 "item_refresh_every": 100, "negatives": "all", "user_window": 8},
     "top-2 full, cached, items/100, window 8": {"encoder_mode": "full", "train_layers": 2, "learning_rate": 1e-4,
                                                 "item_refresh_every": 100, "negatives": "all", "user_window": 8},
+    "top-1 full, cached, items/100, window 8, ids+bias, decay": {
+        "encoder_mode": "full", "train_layers": 1, "learning_rate": 2e-4, "lr_decay": True, "item_refresh_every": 100,
+        "negatives": "all", "user_window": 8, "use_item_ids": True, "item_bias": True},
     "top-1 full, cached, items/100, window 8, ids+bias": {
         "encoder_mode": "full", "train_layers": 1, "learning_rate": 1e-4, "item_refresh_every": 100,
         "negatives": "all", "user_window": 8, "use_item_ids": True, "item_bias": True},

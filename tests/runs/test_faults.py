@@ -204,3 +204,25 @@ def test_metrics_are_stored_per_k(small_run, tmp_path):
     run.save_metrics(5, evaluate_run(run, 5))
     again = Run(run.path)  # the manifest covers metrics.json
     assert set(again.metrics()) == {"5", "10"} and "ndcg@10" in again.metrics()["10"]
+
+
+def test_atomic_write_text_from_many_threads_at_once(tmp_path):
+    # Each thread has its own temporary file (pid + thread id): with one name per process the
+    # threads renamed each other's temporary file away (FileNotFoundError, seen in the serve ledger).
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    from recfair.runs.artifacts import atomic_write_text
+
+    target, start = tmp_path / "state.json", threading.Barrier(8)
+
+    def write(i: int) -> None:
+        start.wait()
+        for j in range(50):
+            atomic_write_text(target, f"{i}-{j}")
+
+    with ThreadPoolExecutor(8) as pool:
+        for f in [pool.submit(write, i) for i in range(8)]:
+            f.result()  # re-raises a failed rename
+    assert target.read_text().endswith("-49")
+    assert not list(tmp_path.glob(".state.json.tmp-*"))

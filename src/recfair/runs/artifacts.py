@@ -27,6 +27,7 @@ import datetime as _dt
 import hashlib
 import json
 import os
+import threading
 import shutil
 import signal
 from pathlib import Path
@@ -80,9 +81,13 @@ def fsync_path(path: Path) -> None:
 
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
-    """Write ``text`` to ``path`` through a flushed temporary file and an atomic rename."""
+    """Write ``text`` to ``path`` through a flushed temporary file and an atomic rename.
+
+    The temporary name carries the process and the thread, so two threads writing the
+    same file at once do not rename each other's temporary file away (the last rename wins).
+    """
     path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}-{threading.get_ident()}")
     with open(tmp, "w", encoding="utf-8") as f:
         f.write(text)
         f.flush()

@@ -47,6 +47,7 @@ class ExposureLedger:
         self.path = None if path is None else Path(path)
         self.flush_seconds = float(flush_seconds)
         self._lock = threading.Lock()
+        self._write_lock = threading.Lock()  # one write at a time, so a later snapshot is never overwritten by an earlier one
         self._states: dict[str, dict[str, Any]] = {}
         self._dirty = False
         self._stop = threading.Event()
@@ -106,13 +107,14 @@ class ExposureLedger:
 
         if self.path is None:
             return False
-        with self._lock:
-            if not self._dirty:
-                return False
-            text = json.dumps({"format": LEDGER_FORMAT, "states": self._states}, indent=1, sort_keys=True)
-            self._dirty = False
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(self.path, text)
+        with self._write_lock:
+            with self._lock:
+                if not self._dirty:
+                    return False
+                text = json.dumps({"format": LEDGER_FORMAT, "states": self._states}, indent=1, sort_keys=True)
+                self._dirty = False
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            atomic_write_text(self.path, text)
         return True
 
     def start(self) -> None:

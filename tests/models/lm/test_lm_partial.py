@@ -154,3 +154,10 @@ def test_item_offsets_start_at_zero_and_score_as_documented():
         off.bias[4] = 2.0
     expected = (p @ (q + 1.0).T + torch.tensor([2.0, 0, 0, 0])) / 0.5
     torch.testing.assert_close(off.score(p, q, items, 0.5), expected)
+
+
+def test_lr_decay_changes_training_and_defaults_off(tiny_bert, themes_split):
+    assert create_model("lm-finetune", encoder=tiny_bert).get_params()["lr_decay"] is False
+    plain = make(tiny_bert, "top1-full-table-all", epochs=2).fit(themes_split.train)
+    decayed = make(tiny_bert, "top1-full-table-all", epochs=2, lr_decay=True).fit(themes_split.train)
+    assert not np.allclose(plain.score(np.arange(4)), decayed.score(np.arange(4)))

@@ -44,6 +44,7 @@ class EncoderTuningConfig(training_config(LMTextConfig, "EncoderTraining", epoch
     lora_alpha: int = Field(16, ge=1, description="LoRA scaling")
     lora_targets: tuple[str, ...] = Field(("query", "value"), min_length=1, description="module names given LoRA adapters")
     max_length: int = Field(128, ge=1, description="token budget per text")
+    lr_decay: bool = Field(False, description="decay the learning rate linearly to 0 over all steps")
 
 
 class HistoryConfig(LMTextConfig):

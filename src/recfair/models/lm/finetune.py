@@ -132,7 +132,8 @@ class LMTextModel(LMRecommender):
         threads, progress, ckpt = self.runtime.threads, self.runtime.progress, self.runtime.checkpoint_dir
         trainer = Trainer(
             epochs=self.epochs, batch_size=self.batch_size, learning_rate=self.learning_rate, patience=self.patience,
-            optimizer="adamw", weight_decay=float(self.reg), accumulation_steps=int(self.accumulation_steps),
+            optimizer="adamw", weight_decay=float(self.reg), lr_decay=bool(self.lr_decay),
+            accumulation_steps=int(self.accumulation_steps),
             max_batches=self.steps_per_epoch, threads=threads, progress=progress, description=type(self).__name__,
             on_epoch_end=None if ckpt is None else (lambda epoch: self.save(Path(ckpt) / f"epoch-{epoch:03d}")),
         )
@@ -189,6 +190,8 @@ class LMFinetuneRecommender(LMTextModel):
         ``1`` / ``"in-batch"`` (default): item texts are encoded with gradients every step.
         Otherwise items come from a catalogue table encoded without gradients every
         ``item_refresh_every`` steps, and ``negatives="all"`` scores every trained item.
+    lr_decay:
+        Decay the learning rate linearly to 0 over all steps (default off).
     use_item_ids, item_bias:
         Learn an id vector per item added to its text vector, and a bias per item
         (:class:`ItemOffsets`; both start at 0, off by default).  Items never trained keep
