@@ -8,23 +8,13 @@ import sys
 
 import pytest
 
-from recfair.cli import main
+from tests.helpers.cli import run_cli
 from recfair.cli.data import data_app, info_rows
 from recfair.data import validate as V
 
 
-def run_main(capsys, *args):
-    try:
-        main(list(args))
-        code = 0
-    except SystemExit as exc:
-        code = exc.code
-    out = capsys.readouterr()
-    return code, out.out, out.err
-
-
 def test_info_table(capsys, atomic_dir):
-    code, out, err = run_main(capsys, "data", "info", str(atomic_dir))
+    code, out, err = run_cli(capsys, "data", "info", str(atomic_dir))
     assert code == 0, err
     for text in ("users", "4 (3 with interactions)", "interactions", "5", "density", "0.416667",
                  "rating range", "1 – 5", "age, gender, occupation, zip_code", "title, year, genres"):
@@ -34,7 +24,7 @@ def test_info_table(capsys, atomic_dir):
 def test_info_json_matches_summary(capsys, atomic_dir):
     from recfair.data import fingerprint, load_atomic
 
-    code, out, _ = run_main(capsys, "data", "info", str(atomic_dir), "--json")
+    code, out, _ = run_cli(capsys, "data", "info", str(atomic_dir), "--json")
     ds = load_atomic(atomic_dir)
     assert code == 0 and json.loads(out) == {**ds.summary(), "fingerprint": fingerprint(ds)}
 
@@ -48,7 +38,7 @@ def test_info_rows_implicit():
 
 def test_csv_options(capsys, tmp_path, write):
     p = write(tmp_path / "r.txt", "a;b;r\n1;2;5\n1;3;4\n")
-    code, out, err = run_main(capsys, "data", "info", str(p), "--sep", ";", "--user-col", "a",
+    code, out, err = run_cli(capsys, "data", "info", str(p), "--sep", ";", "--user-col", "a",
                               "--item-col", "b", "--rating-col", "r")
     assert code == 0, err
     assert "4 – 5" in out
@@ -72,18 +62,18 @@ def test_malformed_input_one_line_exit_2(capsys, tmp_path, write, content, detai
     if content.startswith("user,thing"):
         args += ["--item-col", "item_id", "--user-col", "user"]
         detail = V.MISSING_COLUMN.format(column="item_id", expected=["user", "item_id"], found=["user", "thing"])
-    code, out, err = run_main(capsys, *args)
+    code, out, err = run_cli(capsys, *args)
     assert code == 2
     assert err.startswith("Error: ") and detail in err
     assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
 
 
 def test_unknown_name_and_bad_policy(capsys):
-    code, _, err = run_main(capsys, "data", "info", "no-such-data-set")
+    code, _, err = run_cli(capsys, "data", "info", "no-such-data-set")
     assert code == 2 and "unknown data set 'no-such-data-set'" in err
-    code, _, err = run_main(capsys, "data", "info", "synthetic", "--duplicates", "first")
+    code, _, err = run_cli(capsys, "data", "info", "synthetic", "--duplicates", "first")
     assert code == 2 and "option 'duplicates' does not apply to the synthetic data set" in err
-    code, _, err = run_main(capsys, "data", "info", "ml-100k", "--duplicates", "sum")
+    code, _, err = run_cli(capsys, "data", "info", "ml-100k", "--duplicates", "sum")
     assert code == 2 and len(err.strip().splitlines()) == 1
 
 

@@ -11,24 +11,14 @@ import textwrap
 import pytest
 
 from recfair.cli import main
+from tests.helpers.cli import run_cli
 from recfair.runs import DATA_CHANGED, RUN_FILE
 from recfair.runs.artifacts import EXISTS, NOT_A_FOLDER, update_manifest
 from recfair.runs.checks import BAD_CANDIDATES, BAD_SEED, FEW_CANDIDATES, PENALTY_NEEDS_LAMBDA
 
 
-def cli(capsys, *argv):
-    """Run the CLI in-process; return (exit code, stdout, stderr)."""
-    try:
-        main(list(argv))
-        code = 0
-    except SystemExit as exc:
-        code = exc.code or 0
-    out = capsys.readouterr()
-    return code, out.out, out.err
-
-
 def refused(capsys, message, *argv):
-    code, out, err = cli(capsys, *argv)
+    code, out, err = run_cli(capsys, *argv)
     assert code == 2, (out, err)
     assert "Traceback" not in err and len(err.strip().splitlines()) == 1, err
     assert message in err, err
@@ -77,7 +67,7 @@ def test_out_naming_a_file_is_refused_before_training(capsys, tmp_path):
 def test_existing_run_needs_force(capsys, run_dir, tmp_path):
     target = copy(run_dir, tmp_path)
     refused(capsys, EXISTS.format(path=target), "train", "popularity", "--dataset", "synthetic", "--out", str(target))
-    code, _, err = cli(capsys, "-q", "train", "popularity", "--dataset", "synthetic", "--out", str(target),
+    code, _, err = run_cli(capsys, "-q", "train", "popularity", "--dataset", "synthetic", "--out", str(target),
                        "--candidates", "30", "--force")
     assert code == 0, err
     assert json.loads((target / RUN_FILE).read_text())["n_candidates"] == 30
@@ -86,8 +76,8 @@ def test_existing_run_needs_force(capsys, run_dir, tmp_path):
 
 def test_evaluate_keeps_each_k_and_prints_json(capsys, run_dir, tmp_path):
     target = copy(run_dir, tmp_path)
-    assert cli(capsys, "evaluate", str(target), "--k", "10")[0] == 0
-    code, out, _ = cli(capsys, "evaluate", str(target), "--k", "20", "--json")
+    assert run_cli(capsys, "evaluate", str(target), "--k", "10")[0] == 0
+    code, out, _ = run_cli(capsys, "evaluate", str(target), "--k", "20", "--json")
     assert code == 0 and json.loads(out)["metrics"]["ndcg@20"] >= 0
     assert set(json.loads((target / "metrics.json").read_text())) == {"10", "20"}
     refused(capsys, "exceeds the run's stored list length 20", "evaluate", str(target), "--k", "100")
@@ -128,7 +118,7 @@ def test_data_changed_after_training_is_refused(capsys, tmp_path):
     rows = [(u, i, 1 + (u * i) % 5, 1000 + 10 * u + i) for u in range(12) for i in range(10) if (u + i) % 3]
     csv.write_text("user_id,item_id,rating,timestamp\n" + "".join(f"{u},{i},{r},{t}\n" for u, i, r, t in rows))
     run = tmp_path / "run"
-    assert cli(capsys, "-q", "train", "popularity", "--dataset", str(csv), "--out", str(run), "--candidates", "10")[0] == 0
+    assert run_cli(capsys, "-q", "train", "popularity", "--dataset", str(csv), "--out", str(run), "--candidates", "10")[0] == 0
     csv.write_text("user_id,item_id,rating,timestamp\n" + "".join(f"{u},{i},{r},{5000 - t}\n" for u, i, r, t in rows))
     refused(capsys, DATA_CHANGED.split("(")[0].format(dataset=csv, path=run), "evaluate", str(run))
 
@@ -161,7 +151,7 @@ def test_audit_unknown_show_metric_lists_valid_ones(capsys, run_dir):
 
 
 def test_audit_json_and_small_groups_summarised_once(capsys, run_dir, tmp_path):
-    code, out, err = cli(capsys, "audit", str(run_dir), "--groups", "gender*age", "--n-bootstrap", "20",
+    code, out, err = run_cli(capsys, "audit", str(run_dir), "--groups", "gender*age", "--n-bootstrap", "20",
                          "--n-permutations", "20", "--json", "--out", str(tmp_path / "a"))
     assert code == 0, err
     tables = json.loads(out)["tables"]
@@ -186,13 +176,13 @@ def test_version_quiet_and_export(capsys, run_dir, tmp_path):
 
     from recfair import __version__
 
-    assert cli(capsys, "--version")[1].strip() == f"recfair {__version__}"
-    code, out, _ = cli(capsys, "-q", "export", str(run_dir), "--out", str(tmp_path / "r.csv"))
+    assert run_cli(capsys, "--version")[1].strip() == f"recfair {__version__}"
+    code, out, _ = run_cli(capsys, "-q", "export", str(run_dir), "--out", str(tmp_path / "r.csv"))
     assert code == 0 and out == ""
     df = pd.read_csv(tmp_path / "r.csv", dtype={"user_id": str, "item_id": str})
     assert list(df.columns) == ["user_id", "rank", "item_id", "score", "user", "item"]
     assert df["user_id"].str.startswith("u").all()
-    assert cli(capsys, "export", str(run_dir), "--out", str(tmp_path / "r.pq"), "--format", "parquet")[0] == 0
+    assert run_cli(capsys, "export", str(run_dir), "--out", str(tmp_path / "r.pq"), "--format", "parquet")[0] == 0
     assert len(pd.read_parquet(tmp_path / "r.pq")) == len(df)
     refused(capsys, "--format must be one of: csv, parquet", "export", str(run_dir), "--out", str(tmp_path / "x"),
             "--format", "xlsx")
@@ -200,13 +190,13 @@ def test_version_quiet_and_export(capsys, run_dir, tmp_path):
 
 def test_rating_model_reports_rmse_mae_and_yao_huang(capsys, tmp_path):
     run = tmp_path / "mf"
-    code, _, err = cli(capsys, "-q", "train", "mf", "--dataset", "synthetic", "--out", str(run), "--param",
+    code, _, err = run_cli(capsys, "-q", "train", "mf", "--dataset", "synthetic", "--out", str(run), "--param",
                        "epochs=2", "--candidates", "10")
     assert code == 0, err
-    code, out, _ = cli(capsys, "evaluate", str(run), "--json")
+    code, out, _ = run_cli(capsys, "evaluate", str(run), "--json")
     metrics = json.loads(out)["metrics"]
     assert metrics["rmse"] > 0 and metrics["mae"] > 0
-    code, out, err = cli(capsys, "audit", str(run), "--groups", "gender", "--n-bootstrap", "20",
+    code, out, err = run_cli(capsys, "audit", str(run), "--groups", "gender", "--n-bootstrap", "20",
                          "--n-permutations", "20")
     assert code == 0, err
     assert "Rating error by user group" in out and "Yao & Huang" in out

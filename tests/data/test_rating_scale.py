@@ -15,6 +15,7 @@ from recfair.data import movielens as M
 from recfair.data import validate as V
 from recfair.data.fetch import have_ml100k
 from recfair.errors import DataError
+from tests.helpers.cli import run_cli
 
 
 @pytest.mark.parametrize("text, expected", [("1,5", (1.0, 5.0)), ((0.5, 5), (0.5, 5.0)), ([1, 10], (1.0, 10.0))])
@@ -100,25 +101,12 @@ def test_ml100k_declares_one_to_five():
     assert e.value.detail == V.RATING_OUT_OF_SCALE.format(value="1", lo=2.0, hi=5.0)
 
 
-def _cli(capsys, *argv):
-    """Run the CLI in-process; return (exit code, stdout, stderr)."""
-    from recfair.cli import main
-
-    try:
-        main(list(argv))
-        code = 0
-    except SystemExit as exc:
-        code = exc.code or 0
-    out = capsys.readouterr()
-    return code, out.out, out.err
-
-
 @pytest.mark.skipif(not have_ml100k(), reason="ML-100K not fetched")
 def test_cli_rating_scale_option(capsys):
-    code, out, _ = _cli(capsys, "data", "info", "ml-100k", "--json", "--rating-scale", "1,5")
+    code, out, _ = run_cli(capsys, "data", "info", "ml-100k", "--json", "--rating-scale", "1,5")
     assert code == 0 and json.loads(out)["rating_scale"] == [1.0, 5.0]
     for scale, message in (("5,1", D.BAD_RATING_SCALE.format(value="5,1")),
                            ("2,5", V.RATING_OUT_OF_SCALE.format(value="1", lo=2.0, hi=5.0))):
-        code, _, err = _cli(capsys, "data", "info", "ml-100k", "--rating-scale", scale)
+        code, _, err = run_cli(capsys, "data", "info", "ml-100k", "--rating-scale", scale)
         assert code == 2 and "Traceback" not in err and len(err.strip().splitlines()) == 1, err
         assert message in err

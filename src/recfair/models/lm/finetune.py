@@ -226,8 +226,7 @@ class LMFinetuneRecommender(LMTextModel):
                 cut = r // window * window
                 _, first, text_of = np.unique(u * (int(r.max()) + 1) + cut, return_index=True, return_inverse=True)
                 p = self.tower_(self._prefix_texts(self._rows, u[first], cut[first]))[torch.from_numpy(text_of)]
-            cand, q = self._candidates(pool, t, rng)
-            cand_t = torch.from_numpy(cand).to(q.device)
+            cand, cand_t, q = self._candidates(pool, t, rng)
             logits = self.offsets_.score(p, q, cand_t, float(self.temperature))
             label_np = np.searchsorted(cand, t)
             if text_of is not None:
@@ -252,8 +251,8 @@ class LMFinetuneRecommender(LMTextModel):
         self._item_table = None
         return self
 
-    def _candidates(self, pool: np.ndarray, t: np.ndarray, rng) -> tuple[np.ndarray, torch.Tensor]:
-        """Sorted candidate items of a batch with positives ``t`` and their vectors.
+    def _candidates(self, pool: np.ndarray, t: np.ndarray, rng) -> tuple[np.ndarray, torch.Tensor, torch.Tensor]:
+        """Sorted candidate items of a batch with positives ``t`` (as an array and a tensor) and their vectors.
 
         ``item_refresh_every == 1`` and in-batch negatives: the positives plus ``n_negatives``
         sampled items, encoded with gradients now.  Otherwise rows of the catalogue table
@@ -267,8 +266,9 @@ class LMFinetuneRecommender(LMTextModel):
             k = int(self.n_negatives)
             neg = pool[rng.integers(0, len(pool), k)] if k else np.zeros(0, np.int64)
             cand = np.unique(np.concatenate([t, neg]))
+        cand_t = torch.from_numpy(cand).to(self.tower_.device)
         if not table_mode:
-            return cand, self.tower_([self.item_texts_[j] for j in cand])
+            return cand, cand_t, self.tower_([self.item_texts_[j] for j in cand])
         calls = getattr(self, "_table_calls", 0)
         if calls % int(self.item_refresh_every) == 0:
             t0 = time.perf_counter()
@@ -277,7 +277,7 @@ class LMFinetuneRecommender(LMTextModel):
             self._item_table = torch.from_numpy(table).to(self.tower_.device)
             self.item_table_seconds_ += time.perf_counter() - t0
         self._table_calls = calls + 1
-        return cand, self._item_table[torch.from_numpy(cand).to(self.tower_.device)]
+        return cand, cand_t, self._item_table[cand_t]
 
     def _build_offsets(self) -> ItemOffsets:
         return ItemOffsets(self.n_items_, self.tower_.dimension, ids=bool(self.use_item_ids),
